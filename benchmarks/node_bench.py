@@ -1,0 +1,222 @@
+"""pose3d_node under a 30 Hz camera: output rate, latency, dropped frames, CPU and memory.
+
+    source scripts/env.sh && python benchmarks/node_bench.py [--duration 60] [--rate 30]
+
+Starts the demo publisher (Sports2D's demo footage as a camera) and pose3d_node as two processes
+of this environment, waits until the node has published its first skeletons (model loading and
+warm-up are excluded), then measures for ``--duration`` seconds:
+- output rate: Skeleton3DArray messages received per second;
+- camera-to-publish latency: receive time minus the message's header stamp (the source image's
+  stamp, taken by the publisher), both from this host's system clock, p50/p95;
+- dropped frames: the node's own counters on /diagnostics (frames replaced before the worker took
+  them) over the window, against frames received;
+- the node process's CPU (100 % = one core) and resident memory, from psutil (and the
+  publisher's CPU, which shares the machine with it).
+Prints a table and writes JSON (``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _ros_imports() -> Any:
+    """rclpy and the messages, or a clear exit when the ROS environment is not sourced."""
+    try:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from ros2_ctxpose.msg import Skeleton3DArray
+    except ImportError as error:
+        sys.exit(f"node_bench: {error}; run `source scripts/env.sh` first (after scripts/bootstrap.sh)")
+    return rclpy, DiagnosticArray, Skeleton3DArray
+
+
+@dataclass
+class Observations:
+    """What the bench node saw; times are host system-clock seconds."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    receive_times: list[float] = field(default_factory=list)
+    people: list[int] = field(default_factory=list)
+    #: (receive time, {key: value}) of each of the node's diagnostic statuses.
+    diagnostics: list[tuple[float, dict[str, str]]] = field(default_factory=list)
+    rss_mib: list[float] = field(default_factory=list)
+
+
+def counter_deltas(diagnostics: list[tuple[float, dict[str, str]]], start: float, end: float,
+                   keys: tuple[str, ...] = ("frames_received", "frames_processed", "frames_dropped")
+                   ) -> dict[str, float] | None:
+    """Change of the node's running totals between the first and the last report inside
+    [start, end], and the seconds between those reports; None with fewer than two reports."""
+    inside = [(t, values) for t, values in diagnostics
+              if start <= t <= end and all(k in values for k in keys)]
+    if len(inside) < 2:
+        return None
+    (t0, first), (t1, last) = inside[0], inside[-1]
+    deltas: dict[str, float] = {k: float(last[k]) - float(first[k]) for k in keys}
+    deltas["span_s"] = t1 - t0
+    return deltas
+
+
+def _spawn(module: str, params: list[str], log: Path) -> subprocess.Popen:
+    """``python -m module --ros-args -p ...`` in its own process group, output to ``log``."""
+    command = [sys.executable, "-m", module, "--ros-args", *(a for p in params for a in ("-p", p))]
+    return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT,
+                            start_new_session=True)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+    try:
+        import psutil
+    except ImportError:
+        sys.exit("node_bench: needs psutil (pinned in tools/requirements-venv.txt; pip install psutil==7.2.2)")
+    rclpy, DiagnosticArray, Skeleton3DArray = _ros_imports()
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    rclpy.init()
+    bench = rclpy.create_node("node_bench")
+    seen = Observations()
+
+    def on_skeletons(msg: Any) -> None:
+        now = time.time()
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        seen.latencies_ms.append((now - stamp) * 1000.0)
+        seen.receive_times.append(now)
+        seen.people.append(len(msg.skeletons))
+
+    def on_diagnostics(msg: Any) -> None:
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if "frames_dropped" in values:
+                seen.diagnostics.append((time.time(), values))
+
+    bench.create_subscription(Skeleton3DArray, args.output_topic, on_skeletons,
+                              QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+    bench.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
+
+    node = _spawn("ros2_ctxpose.ros.node", [f"device:={args.device}", f"imgsz:={args.imgsz}", *args.node_param],
+                  log_dir / "pose3d_node.log")
+    publisher = _spawn("ros2_ctxpose.ros.demo_publisher", [f"rate_hz:={float(args.rate)}", *args.publisher_param],
+                       log_dir / "demo_publisher.log")
+    try:
+        node_proc, publisher_proc = psutil.Process(node.pid), psutil.Process(publisher.pid)
+        deadline = time.time() + args.startup_timeout
+        while not seen.receive_times:
+            rclpy.spin_once(bench, timeout_sec=0.2)
+            for name, proc in (("pose3d_node", node), ("demo_publisher", publisher)):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {log_dir / name}.log")
+            if time.time() > deadline:
+                raise RuntimeError(f"no skeletons on {args.output_topic} within {args.startup_timeout} s; "
+                                   f"see the logs in {log_dir}")
+        settle_end = time.time() + args.settle
+        while time.time() < settle_end:
+            rclpy.spin_once(bench, timeout_sec=0.1)
+
+        first = len(seen.receive_times)
+        cpu_start, pub_cpu_start, start = node_proc.cpu_times(), publisher_proc.cpu_times(), time.time()
+        next_sample = start
+        end = start + args.duration
+        while time.time() < end:
+            rclpy.spin_once(bench, timeout_sec=0.05)
+            if time.time() >= next_sample:
+                seen.rss_mib.append(node_proc.memory_info().rss / 2**20)
+                next_sample += 0.5
+        cpu_end, pub_cpu_end, stop = node_proc.cpu_times(), publisher_proc.cpu_times(), time.time()
+        if node.poll() is not None:
+            raise RuntimeError(f"pose3d_node exited during the measurement; see {log_dir}/pose3d_node.log")
+    finally:
+        _stop(publisher)
+        _stop(node)
+        bench.destroy_node()
+        rclpy.try_shutdown()
+
+    from ros2_ctxpose.benchmarking import summarize
+
+    in_window = [i for i in range(first, len(seen.receive_times)) if seen.receive_times[i] <= stop]
+    elapsed = stop - start
+    cpu_percent = (lambda a, b: 100.0 * ((b.user + b.system) - (a.user + a.system)) / elapsed)
+    counters = counter_deltas(seen.diagnostics, start, stop)
+    return {
+        "duration_s": elapsed,
+        "rate_hz_requested": args.rate,
+        "output_rate_hz": len(in_window) / elapsed,
+        "latency": summarize(seen.latencies_ms[i] for i in in_window).as_dict() if in_window else None,
+        "people_mean": sum(seen.people[i] for i in in_window) / len(in_window) if in_window else 0.0,
+        "diagnostics": counters,
+        "input_rate_hz": counters["frames_received"] / counters["span_s"] if counters else None,
+        "dropped_fraction": (counters["frames_dropped"] / counters["frames_received"]
+                             if counters and counters["frames_received"] else None),
+        "node_cpu_percent": cpu_percent(cpu_start, cpu_end),
+        "publisher_cpu_percent": cpu_percent(pub_cpu_start, pub_cpu_end),
+        "cpu_cores": psutil.cpu_count(),
+        "node_rss_mib": {"mean": sum(seen.rss_mib) / len(seen.rss_mib), "max": max(seen.rss_mib)},
+        "node_params": [f"device:={args.device}", f"imgsz:={args.imgsz}", *args.node_param],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--duration", type=float, default=60.0, help="measurement window, seconds")
+    parser.add_argument("--rate", type=float, default=30.0, help="demo publisher frame rate, Hz")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds after the first output before timing")
+    parser.add_argument("--startup-timeout", type=float, default=180.0)
+    parser.add_argument("--output-topic", default="/human/pose3d")
+    parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="extra pose3d_node parameter (repeatable)")
+    parser.add_argument("--publisher-param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="extra demo_publisher parameter (repeatable)")
+    parser.add_argument("--json", type=Path, default=ROOT / "output" / "node_bench.json")
+    args = parser.parse_args(argv)
+    if args.duration <= 0 or args.rate <= 0:
+        parser.error("--duration and --rate must be positive")
+
+    from ros2_ctxpose.benchmarking import format_table, write_json
+
+    log_dir = args.json.parent
+    log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        result = measure(args, log_dir)
+    except RuntimeError as error:
+        print(f"node_bench: {error}", file=sys.stderr)
+        return 1
+    latency = result["latency"] or {}
+    counters = result["diagnostics"] or {}
+    print(format_table(
+        ("camera Hz", "output Hz", "latency p50 ms", "p95 ms", "received", "dropped", "dropped %",
+         "node CPU %", "RSS MiB (max)", "publisher CPU %", "people"),
+        [(args.rate, result["output_rate_hz"], latency.get("median_ms"), latency.get("p95_ms"),
+          counters.get("frames_received"), counters.get("frames_dropped"),
+          None if result["dropped_fraction"] is None else 100.0 * result["dropped_fraction"],
+          result["node_cpu_percent"], result["node_rss_mib"]["max"], result["publisher_cpu_percent"],
+          round(result["people_mean"], 2))]))
+    write_json(args.json, "node-bench", result)
+    print(f"wrote {args.json}; node and publisher logs in {log_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

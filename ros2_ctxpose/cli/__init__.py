@@ -1,0 +1,1 @@
+"""The `ctxpose` command line: thin wrappers over the core (infer, eval, train, bench)."""

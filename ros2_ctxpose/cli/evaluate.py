@@ -1,0 +1,120 @@
+"""``ctxpose eval``: MPJPE, PA-MPJPE and root error (mm) per dataset on annotated images.
+
+Reads an annotations.json (as in ../shared/data/images: per image ``file``, ``dataset``, ``K``,
+``dist_k``/``dist_p``, ``joint_names``, ``joints_3d_cam_m``, ``joints_2d_px``), runs the full
+pipeline with each image's own calibration, matches each annotation to the detected person whose
+2D keypoints are closest, and compares the joints that ``core/joint_sets.py`` declares comparable
+(printed per dataset, with the root used). Images without 3D ground truth are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval", help="MPJPE / PA-MPJPE / root error on annotated images",
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("annotations", type=Path, help="annotations.json")
+    parser.add_argument("--images-root", type=Path, default=None,
+                        help="folder the image paths are relative to (default: the annotations' folder)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--detector-weights", type=Path, default=None)
+    parser.add_argument("--lifter-weights", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="also write per-image and per-dataset figures here")
+    parser.set_defaults(func=run)
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    scored = [r for r in rows if "mpjpe_mm" in r]
+    out: dict[str, Any] = {"images": len(rows), "matched": len(scored)}
+    for key in ("mpjpe_mm", "pa_mpjpe_mm", "root_error_mm"):
+        out[key] = float(np.mean([r[key] for r in scored])) if scored else None
+    return out
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.evaluation import annotation_camera, match_person, pose_errors
+    from ..core.joint_sets import JOINT_SETS
+    from ..core.media import MediaError, read_image
+    from ..core.pipeline import Pose3DPipeline
+
+    try:
+        data = json.loads(args.annotations.read_text())
+        images = data["images"]
+        unknown = {e["joint_names"] for e in images if e.get("joint_names")} - set(JOINT_SETS)
+        if unknown:
+            raise ValueError(f"joint sets without a mapping to H36M-17: {sorted(unknown)}")
+        for name, joints in data.get("joint_sets", {}).items():
+            if name in JOINT_SETS and tuple(joints) != JOINT_SETS[name].joints:
+                raise ValueError(f"joint set {name!r} differs from core/joint_sets.py's")
+        pipeline = Pose3DPipeline.create(detector_weights=args.detector_weights,
+                                         lifter_weights=args.lifter_weights, device=args.device)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        print(f"ctxpose eval: {exc}", file=sys.stderr)
+        return 2
+    root = args.images_root or args.annotations.parent
+
+    per_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    set_of: dict[str, str] = {}
+    skipped = []
+    for entry in images:
+        if not entry.get("joint_names") or not entry.get("joints_3d_cam_m"):
+            skipped.append(entry["file"])
+            continue
+        mapping = JOINT_SETS[entry["joint_names"]]
+        set_of[entry["dataset"]] = mapping.name
+        row: dict[str, Any] = {"file": entry["file"]}
+        per_dataset[entry["dataset"]].append(row)
+        try:
+            image = read_image(root / entry["file"])
+            camera = annotation_camera(entry, image.shape[1], image.shape[0])
+            result = pipeline(image, camera)
+        except (OSError, MediaError, ValueError) as exc:
+            print(f"ctxpose eval: {entry['file']}: {exc}", file=sys.stderr)
+            row["error"] = str(exc)
+            continue
+        match = match_person(np.array([p.keypoints_2d for p in result.people]).reshape(-1, 17, 3),
+                             np.asarray(entry["joints_2d_px"]), mapping)
+        if match is None:
+            row["missed"] = True  # a result (counted as not matched), not a failure
+            continue
+        person = result.people[match[0]]
+        errors = pose_errors(person.joints_3d, np.asarray(entry["joints_3d_cam_m"]), mapping)
+        row.update(match_px=round(match[1], 1), root_source=person.root_source, **asdict(errors))
+
+    if skipped:
+        print(f"skipped {len(skipped)} image(s) without 3D ground truth: {', '.join(skipped)}")
+    for dataset, name in set_of.items():
+        m = JOINT_SETS[name]
+        print(f"{dataset} ({name}): root = {m.root_name}; {len(m.compared)} joints compared: "
+              + ", ".join(d if d == h else f"{d}->{h}" for d, h in m.compared) + f" ({m.note})")
+    summaries = {d: _summary(rows) for d, rows in per_dataset.items()}
+    header = f"{'dataset':<24} {'images':>6} {'matched':>7} {'MPJPE':>8} {'PA-MPJPE':>9} {'root err':>9}"
+    print(header + "\n" + "-" * len(header))
+    for d, s in summaries.items():
+        print(f"{d:<24} {s['images']:>6} {s['matched']:>7} {_fmt(s['mpjpe_mm']):>8} "
+              f"{_fmt(s['pa_mpjpe_mm']):>9} {_fmt(s['root_error_mm']):>9}")
+    print("(millimetres; MPJPE after aligning the roots; root error = absolute placement error)")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"datasets": summaries, "images": per_dataset,
+                                         "joint_sets": {d: {"name": n, "root": JOINT_SETS[n].root_name,
+                                                            "compared": JOINT_SETS[n].compared}
+                                                        for d, n in set_of.items()},
+                                         "skipped": skipped}, indent=2))
+    failed = sum("error" in r for rows in per_dataset.values() for r in rows)
+    return 1 if failed else 0

@@ -1,0 +1,35 @@
+"""``ctxpose train``, ``ctxpose eval-h36m`` and ``ctxpose train-context``: thin wrappers over the
+lifter's mocap training, its S11 evaluation and the context fine-tuning on annotated frames.
+The work modules (torch) are imported only when a command runs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from ros2_ctxpose.core.lifter import options
+
+_COMMANDS = (
+    ("train", "train", options.add_train_arguments,
+     "train the geometry-only lifter on Human3.6M mocap (needs ../shared)"),
+    ("eval-h36m", "evaluate", options.add_eval_arguments,
+     "S11 MPJPE / PA-MPJPE of lifter weights with exact and detector-like 2D"),
+    ("train-context", "finetune_context", options.add_finetune_arguments,
+     "fine-tune the context branch on annotated frames, leave-one-dataset-out"),
+)
+
+
+def _runner(module: str):
+    def run(args: argparse.Namespace) -> int:
+        return importlib.import_module(f"ros2_ctxpose.core.lifter.{module}").run(args)
+
+    return run
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train``, ``eval-h36m`` and ``train-context`` subcommands; each sets
+    ``func(args) -> exit code``."""
+    for name, module, add_arguments, help_text in _COMMANDS:
+        parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        add_arguments(parser)
+        parser.set_defaults(func=_runner(module))

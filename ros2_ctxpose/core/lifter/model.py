@@ -1,0 +1,196 @@
+"""ContextLifter: single-frame 2D -> 3D lifter with optional image context.
+
+Input: COCO-17 keypoints as undistorted normalised camera coordinates (x/z, y/z) and their
+confidences, so one model serves every camera. The model normalises them itself (below), which
+keeps training and inference identical:
+
+* eyes and ears (``LifterConfig.masked_input_joints``) are zeroed with confidence 0: Human3.6M has
+  no face points to train them on, and face points from the head's two mocap joints would need
+  the head's roll, which the mocap does not fix;
+* the points are centred on their confidence-weighted mean and divided by their weighted RMS
+  radius; the centre and log radius go in as an extra "global" token, so the model still knows
+  the viewing direction and the apparent size (perspective).
+
+Tokens: one per COCO joint, embedding of (x, y, confidence) plus a learned joint embedding, plus
+the global token; optionally plus a context token per joint sampled from the detector's feature
+maps (``DeformableContext``). A pre-norm transformer mixes the 18 tokens and a linear head on
+the flattened tokens regresses the 17 H36M joints, root-relative (pelvis = 0), in metres, in the
+camera frame. Without feature maps the context branch is skipped: that is the geometry-only
+model trained on mocap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ros2_ctxpose.core.lifter.context import DeformableContext, weighted_centre_scale
+from ros2_ctxpose.core.skeleton import COCO17, H36M17
+
+
+@dataclass
+class LifterConfig:
+    """Everything needed to rebuild a ContextLifter; stored beside the weights."""
+
+    dim: int = 128
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 2.0
+    dropout: float = 0.0
+    num_joints_in: int = len(COCO17)
+    num_joints_out: int = len(H36M17)
+    #: COCO eyes and ears: masked (see module docstring).
+    masked_input_joints: tuple[int, ...] = (1, 2, 3, 4)
+    #: Normalised points further than this many RMS radii from the centre are clamped (outliers).
+    max_radius: float = 6.0
+    #: Detector feature channels per level (YOLO11n strides 4, 8, 16, 32).
+    context_channels: tuple[int, ...] = (64, 128, 128, 256)
+    context_points: int = 4
+    #: Largest sampling offset, in units of the person's RMS radius in grid coordinates.
+    context_offset_range: float = 0.5
+    #: Whether the context branch was ever trained on images (False for mocap-only weights).
+    context_trained: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["masked_input_joints"] = list(self.masked_input_joints)
+        d["context_channels"] = list(self.context_channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "LifterConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown LifterConfig keys {sorted(unknown)}")
+        d = dict(d)
+        for key in ("masked_input_joints", "context_channels"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block (attention + GELU MLP), written out rather than
+    ``nn.TransformerEncoderLayer``: its fused inference path hides the matmuls from
+    ``FlopCounterMode`` and is no faster for 18 tokens on a CPU."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} must be divisible by heads {heads}")
+        self.heads = heads
+        self.dropout = dropout
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, N, D = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        attn = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        x = x + self.proj(attn.transpose(1, 2).reshape(B, N, D))
+        return x + self.mlp(self.norm2(x))
+
+
+class ContextLifter(nn.Module):
+    """COCO-17 normalised keypoints (+ optional detector features) -> H36M-17 root-relative metres."""
+
+    def __init__(self, config: LifterConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or LifterConfig()
+        keep = torch.ones(cfg.num_joints_in)
+        keep[list(cfg.masked_input_joints)] = 0.0
+        self.register_buffer("input_keep", keep, persistent=False)
+        self.joint_in = nn.Linear(3, cfg.dim)
+        self.global_in = nn.Linear(3, cfg.dim)
+        self.joint_embed = nn.Parameter(torch.zeros(1, cfg.num_joints_in + 1, cfg.dim))
+        nn.init.trunc_normal_(self.joint_embed, std=0.02)
+        self.context = DeformableContext(cfg.dim, cfg.context_channels, cfg.context_points, cfg.context_offset_range)
+        self.blocks = nn.Sequential(*(Block(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(cfg.depth)))
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.head = nn.Linear((cfg.num_joints_in + 1) * cfg.dim, cfg.num_joints_out * 3)
+        # The head starts at zero: the untrained model answers the all-joints-at-the-root pose
+        # instead of a random metre-sized one, which made early training wander.
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def normalize_input(self, kp_norm: Tensor, conf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(B, J, 2), (B, J) -> joint features (B, J, 3), global features (B, 3), confidences (B, J)."""
+        conf = conf.clamp(0.0, 1.0) * self.input_keep
+        centre, scale = weighted_centre_scale(kp_norm, conf)
+        xy = (kp_norm - centre.unsqueeze(1)) / scale.view(-1, 1, 1)
+        xy = xy.clamp(-self.config.max_radius, self.config.max_radius) * self.input_keep.view(1, -1, 1)
+        joint_feats = torch.cat([xy, conf.unsqueeze(-1)], -1)
+        global_feats = torch.cat([centre, scale.log().unsqueeze(-1)], -1)
+        return joint_feats, global_feats, conf
+
+    def forward(
+        self,
+        kp_norm: Tensor,
+        conf: Tensor,
+        features: Sequence[Tensor] | None = None,
+        grid_xy: Tensor | None = None,
+        image_index: Tensor | None = None,
+    ) -> Tensor:
+        """Lift ``kp_norm (B, 17, 2)`` with ``conf (B, 17)`` to ``(B, 17, 3)`` root-relative metres.
+
+        With ``features`` (detector feature maps, one per level) and ``grid_xy (B, 17, 2)`` (the
+        keypoints in the maps' grid_sample coordinates) the context branch is used.
+        """
+        if kp_norm.ndim != 3 or kp_norm.shape[1:] != (self.config.num_joints_in, 2):
+            raise ValueError(f"kp_norm must be (B, {self.config.num_joints_in}, 2), got {tuple(kp_norm.shape)}")
+        if conf.shape != kp_norm.shape[:2]:
+            raise ValueError(f"conf must be {tuple(kp_norm.shape[:2])}, got {tuple(conf.shape)}")
+        joint_feats, global_feats, conf = self.normalize_input(kp_norm, conf)
+        joints = self.joint_in(joint_feats)
+        if features is not None:
+            if grid_xy is None:
+                raise ValueError("grid_xy is required with features")
+            joints = joints + self.context(joints, features, grid_xy, conf, image_index)
+        tokens = torch.cat([joints, self.global_in(global_feats).unsqueeze(1)], 1) + self.joint_embed
+        tokens = self.norm(self.blocks(tokens))
+        out = self.head(tokens.flatten(1)).view(-1, self.config.num_joints_out, 3)
+        return out - out[:, :1]
+
+    def geometry_parameters(self) -> list[nn.Parameter]:
+        """Everything except the context branch (what mocap-only training learns)."""
+        context = {id(p) for p in self.context.parameters()}
+        return [p for p in self.parameters() if id(p) not in context]
+
+
+#: Shipped weights inside the package (state dict + config dict, loadable with weights_only=True).
+DEFAULT_WEIGHTS = "weights/ctxpose_lifter.pt"
+
+
+def save_lifter(model: ContextLifter, path: str | Path, meta: dict[str, Any] | None = None) -> None:
+    """Save only what ``load_lifter`` needs: plain tensors, the config dict and a metadata dict."""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    torch.save({"config": model.config.to_dict(), "state_dict": state, "meta": meta or {}}, path)
+
+
+def load_lifter(path: str | Path | None = None, device: str | torch.device = "cpu") -> ContextLifter:
+    """The lifter from ``path`` (default: the weights shipped in this package), in eval mode."""
+    if path is None:
+        with resources.as_file(resources.files(__package__) / DEFAULT_WEIGHTS) as p:
+            blob = torch.load(p, map_location=device, weights_only=True)
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"lifter weights not found: {path}")
+        blob = torch.load(path, map_location=device, weights_only=True)
+    if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
+        raise ValueError(f"{path or DEFAULT_WEIGHTS} is not a lifter weights file (needs 'config' and 'state_dict')")
+    model = ContextLifter(LifterConfig.from_dict(blob["config"]))
+    model.load_state_dict(blob["state_dict"])
+    return model.to(device).eval()

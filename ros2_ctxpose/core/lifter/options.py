@@ -1,0 +1,65 @@
+"""Command-line options of the lifter's training, evaluation and fine-tuning, without torch.
+
+Kept apart from the modules that do the work so that ``ctxpose --help`` does not import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass
+class TrainConfig:
+    """Mocap training settings; the defaults are those of the shipped weights (see MODEL_CARD.md)."""
+
+    out: str = "runs/lifter"
+    steps: int = 5500
+    batch_size: int = 512
+    #: Peak of the one-cycle schedule; 2e-3 left the transformer stuck near the mean pose.
+    lr: float = 6e-4
+    weight_decay: float = 0.05
+    warmup_fraction: float = 0.05
+    grad_clip: float = 1.0
+    #: Share of each batch seen through random virtual cameras (the rest: the real H36M cameras).
+    virtual_fraction: float = 0.5
+    flip_prob: float = 0.5
+    #: Every N-th frame of the 50 Hz mocap for training (4 = 12.5 Hz) and for validation.
+    train_stride: int = 4
+    val_stride: int = 50
+    eval_every: int = 250
+    #: Stop after this step (0: run to ``steps``), to split a run over sessions with --resume.
+    stop_at: int = 0
+    seed: int = 0
+    #: One thread: on 2 cores shared with other jobs, two threads ran 2-4x slower (spinning).
+    threads: int = 1
+    dim: int = 96
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 2.0
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per ``TrainConfig`` field (``--batch-size`` for ``batch_size``), plus ``--resume``."""
+    for name, value in asdict(TrainConfig()).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/last.pt if it exists")
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", default=None, help="lifter weights (.pt); default: the shipped weights")
+    parser.add_argument("--stride", type=int, default=10, help="use every N-th S11 mocap frame (50 Hz); 1 = all")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the detector-like noise")
+    parser.add_argument("--threads", type=int, default=2)
+
+
+def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", default=None, help="geometry lifter to start from (default: shipped)")
+    parser.add_argument("--images", type=Path, default=None, help="annotated frames (default: ../shared/data/images)")
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--train-geometry", action="store_true", help="also fine-tune the geometry weights")
+    parser.add_argument("--out", type=Path, default=Path("runs/context_loo"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)

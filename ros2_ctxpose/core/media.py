@@ -1,0 +1,101 @@
+"""Reading images, folders of images and videos as one stream of frames, without ever raising.
+
+Batch tools run over whatever a user points them at; one corrupt file in a folder of thousands
+must cost one error line, not the run. Every failure therefore becomes a ``Frame`` with an
+``error`` and no image, and the caller decides how to report it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import cv2
+import numpy as np
+
+IMAGE_EXTENSIONS: Final[frozenset[str]] = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+VIDEO_EXTENSIONS: Final[frozenset[str]] = frozenset(
+    {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
+
+
+@dataclass
+class Frame:
+    """One image or video frame, or the reason it could not be read."""
+
+    #: The file as given, or ``"<video>#<frame index, 6 digits>"`` for video frames.
+    name: str
+    #: BGR uint8 (H, W, 3), or None when ``error`` is set.
+    image: np.ndarray | None
+    error: str | None = None
+    #: The video this frame belongs to (None for still images): consecutive frames of one video
+    #: share it, which is what tells a caller when to track identities.
+    video: str | None = None
+    #: Index of the frame in its video.
+    index: int = 0
+
+
+class MediaError(ValueError):
+    """An image file that exists but is empty, truncated or not an image."""
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """BGR uint8 image from ``path``; raises ``OSError`` or ``MediaError`` with the reason.
+
+    Decoded from bytes rather than with ``cv2.imread`` so that unusual paths (non-ASCII) work and
+    an empty file is told apart from a corrupt one.
+    """
+    data = np.fromfile(str(path), dtype=np.uint8)
+    if data.size == 0:
+        raise MediaError("empty file")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise MediaError("cannot decode image (corrupt, truncated or not an image format)")
+    return image
+
+
+def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """Files from paths: folders contribute their images and videos (sorted, not recursive)."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted(f for f in p.iterdir() if f.is_file()
+                                and f.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
+        else:
+            files.append(p)
+    return files
+
+
+def _video_frames(path: Path) -> Iterator[Frame]:
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            yield Frame(str(path), None, "cannot open video", video=str(path))
+            return
+        index = 0
+        while True:
+            ok, image = cap.read()
+            if not ok or image is None:
+                break
+            yield Frame(f"{path}#{index:06d}", image, video=str(path), index=index)
+            index += 1
+        if index == 0:
+            yield Frame(str(path), None, "video has no readable frames", video=str(path))
+    finally:
+        cap.release()
+
+
+def iter_frames(paths: Iterable[str | Path]) -> Iterator[Frame]:
+    """Every image and video frame under ``paths``, in order; unreadable inputs as error frames."""
+    for path in expand_inputs(paths):
+        if not path.exists():
+            yield Frame(str(path), None, "no such file")
+        elif path.suffix.lower() in VIDEO_EXTENSIONS:
+            yield from _video_frames(path)
+        else:
+            try:
+                yield Frame(str(path), read_image(path))
+            except (OSError, MediaError) as exc:
+                yield Frame(str(path), None, str(exc))

@@ -1,0 +1,247 @@
+"""The main job, without a ROS installation: camera -> pose3d_node -> what a user can look at.
+
+Starts demo_publisher (real two-person footage as a camera) and pose3d_node as two processes in a
+namespace of their own, listens to ``human/pose3d`` and its overlay, prints a summary line per
+second (people, output rate, latency) and writes under ``--out``: ``demo_overlay.mp4`` (the 2D
+overlay next to a top view of the 3D skeletons, in metres), ``best_frame.jpg`` (the frame with the
+most confidently detected people) and ``poses.jsonl`` (every Skeleton3DArray, one JSON object per line). It stops after
+``--duration`` seconds of results or ``--frames`` results, and exits non-zero if nothing came out.
+
+    python -m ros2_ctxpose.ros.demo_run --duration 60 --out output/demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Optional
+
+import cv2
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import Image
+
+from ros2_ctxpose.core.overlay import colour_for
+from ros2_ctxpose.core.skeleton import H36M17_BONES
+from ros2_ctxpose.msg import Skeleton3DArray
+from ros2_ctxpose.ros.image_codec import decode_image
+
+NAMESPACE = "/ctxpose_demo"
+STARTUP_TIMEOUT_S = 300.0
+#: best_frame.jpg shows the frame with the most people detected at least this confidently (weaker
+#: detections include the duplicates a person cut off by the image border can produce).
+BEST_FRAME_MIN_SCORE = 0.5
+
+
+def default_params_file() -> Path:
+    """config/pose3d.yaml of the source tree this module runs from, else the installed package's."""
+    source_tree = Path(__file__).resolve().parents[2] / "config" / "pose3d.yaml"
+    if source_tree.is_file():
+        return source_tree
+    from ament_index_python.packages import get_package_share_directory
+
+    return Path(get_package_share_directory("ros2_ctxpose")) / "config" / "pose3d.yaml"
+
+
+def _seconds(duration) -> float:
+    return duration.sec + duration.nanosec * 1e-9
+
+
+def _key(stamp) -> tuple[int, int]:
+    return (stamp.sec, stamp.nanosec)
+
+
+def top_view(skeletons: Skeleton3DArray, height: int, range_m: float = 12.0) -> np.ndarray:
+    """A bird's-eye view of the skeletons (camera at the bottom, x right, depth up), 1 m grid."""
+    size = (height, height)
+    panel = np.full(size + (3,), 32, np.uint8)
+    scale = height / range_m  # pixels per metre
+    origin = np.array([height / 2.0, height - 10.0])
+
+    def to_px(xz: np.ndarray) -> np.ndarray:
+        return np.rint(origin + np.stack([xz[..., 0], -xz[..., 1]], axis=-1) * scale).astype(np.int32)
+
+    for metres in range(1, int(range_m) + 1):
+        y = int(origin[1] - metres * scale)
+        cv2.line(panel, (0, y), (height, y), (60, 60, 60), 1)
+        cv2.putText(panel, f"{metres} m", (4, y - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (140, 140, 140), 1)
+    cv2.drawMarker(panel, tuple(to_px(np.zeros(2)).tolist()), (255, 255, 255), cv2.MARKER_TRIANGLE_UP, 14, 2)
+    for s in skeletons.skeletons:
+        joints = np.array([[p.x, p.z] for p in s.joint_positions])
+        px, colour = to_px(joints), colour_for(s.id)
+        for a, b in H36M17_BONES:
+            cv2.line(panel, tuple(px[a].tolist()), tuple(px[b].tolist()), colour, 2, cv2.LINE_AA)
+        label = f"#{s.id} {s.root_position.z:.1f} m"
+        cv2.putText(panel, label, tuple((px[0] + [8, 0]).tolist()), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1)
+    cv2.putText(panel, "top view (3D)", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (220, 220, 220), 1)
+    return panel
+
+
+def skeletons_json(msg: Skeleton3DArray) -> dict:
+    return {
+        "stamp": msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9,
+        "frame_id": msg.header.frame_id,
+        "latency_s": round(_seconds(msg.processing_latency), 4),
+        "people": [{"id": s.id, "score": round(s.score, 3), "root_source": s.root_source,
+                    "joints_m": [[round(p.x, 4), round(p.y, 4), round(p.z, 4)] for p in s.joint_positions]}
+                   for s in msg.skeletons],
+    }
+
+
+class DemoViewer(Node):
+    """Collects the node's outputs, prints one line per second, writes the files under ``out``."""
+
+    def __init__(self, out: Path) -> None:
+        super().__init__("ctxpose_demo_viewer", namespace=NAMESPACE)
+        self.out = out
+        self.results: list[Skeleton3DArray] = []
+        self._recent: deque[Skeleton3DArray] = deque(maxlen=64)
+        self._second: list[Skeleton3DArray] = []
+        self._video: Optional[cv2.VideoWriter] = None
+        self._best = -1
+        self._poses = open(out / "poses.jsonl", "w")
+        self.create_subscription(Skeleton3DArray, "human/pose3d", self._on_skeletons, QoSProfile(depth=50))
+        self.create_subscription(Image, "human/pose3d/image", self._on_overlay, QoSProfile(depth=5))
+        self.create_timer(1.0, self._print_second)
+        self.started = time.monotonic()
+
+    def _on_skeletons(self, msg: Skeleton3DArray) -> None:
+        self.results.append(msg)
+        self._recent.append(msg)
+        self._second.append(msg)
+        self._poses.write(json.dumps(skeletons_json(msg)) + "\n")
+
+    def _on_overlay(self, msg: Image) -> None:
+        match = next((s for s in reversed(self._recent) if _key(s.header.stamp) == _key(msg.header.stamp)), None)
+        if match is None:
+            return
+        overlay = decode_image(msg)
+        frame = np.hstack([overlay, top_view(match, overlay.shape[0])])
+        if self._video is None:
+            path = str(self.out / "demo_overlay.mp4")
+            self._video = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 5.0, frame.shape[1::-1])
+        self._video.write(frame)
+        confident = sum(s.score >= BEST_FRAME_MIN_SCORE for s in match.skeletons)
+        if confident > self._best:
+            self._best = confident
+            cv2.imwrite(str(self.out / "best_frame.jpg"), frame)
+
+    def _print_second(self) -> None:
+        batch, self._second = self._second, []
+        elapsed = time.monotonic() - self.started
+        if not batch:
+            print(f"[demo] {elapsed:5.0f} s  waiting for /human/pose3d ...", flush=True)
+            return
+        last = batch[-1]
+        latency = statistics.mean(_seconds(m.processing_latency) for m in batch) * 1000.0
+        roots = ", ".join(f"#{s.id} ({s.root_position.x:+.1f}, {s.root_position.y:+.1f}, {s.root_position.z:.1f}) m"
+                          for s in last.skeletons)
+        print(f"[demo] {elapsed:5.0f} s  {len(batch)} fps  latency {latency:4.0f} ms  "
+              f"people {len(last.skeletons)}: {roots}", flush=True)
+
+    def close(self) -> None:
+        if self._video is not None:
+            self._video.release()
+        self._poses.close()
+
+
+def _start(module: str, ros_args: list[str], log: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", module, "--ros-args", "-r", f"__ns:={NAMESPACE}", *ros_args]
+    with open(log, "w") as handle:
+        return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=os.environ.copy())
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def summary(results: list[Skeleton3DArray], seconds: float) -> str:
+    counts = [len(r.skeletons) for r in results]
+    latencies = sorted(_seconds(r.processing_latency) * 1000.0 for r in results)
+    ids = sorted({s.id for r in results for s in r.skeletons})
+    return (f"{len(results)} results in {seconds:.0f} s ({len(results) / max(seconds, 1e-9):.1f} per s); "
+            f"latency median {statistics.median(latencies):.0f} ms, max {latencies[-1]:.0f} ms; "
+            f"people per frame: max {max(counts)}, frames with 2+: {sum(c >= 2 for c in counts)}; "
+            f"track ids seen: {len(ids)}")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of results to collect (default 60)")
+    parser.add_argument("--frames", type=int, default=0, help="stop after this many results (0 = no limit)")
+    parser.add_argument("--out", type=Path, default=Path("output/demo"), help="output folder (default output/demo)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--params-file", type=Path, default=None,
+                        help="pose3d_node parameters (default: config/pose3d.yaml)")
+    parser.add_argument("--scale", type=float, default=0.5,
+                        help="resize factor of the published footage (default 0.5: the detector sees 640 px "
+                             "either way, and a smaller camera leaves the CPU to the model)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    params_file = args.params_file or default_params_file()
+    node_proc = _start("ros2_ctxpose.ros.node", ["--params-file", str(params_file), "-p", f"device:={args.device}"],
+                       args.out / "pose3d_node.log")
+    camera_proc = _start("ros2_ctxpose.ros.demo_publisher", ["-p", f"scale:={args.scale}"],
+                         args.out / "demo_publisher.log")
+    rclpy.init()
+    viewer = DemoViewer(args.out)
+    first_result: Optional[float] = None
+    elapsed = 0.0
+    status = 0
+    try:
+        print(f"[demo] pose3d_node and demo_publisher started (logs in {args.out}); loading the model ...", flush=True)
+        while True:
+            rclpy.spin_once(viewer, timeout_sec=0.1)
+            now = time.monotonic()
+            for name, proc in (("pose3d_node", node_proc), ("demo_publisher", camera_proc)):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {args.out}/{name}.log")
+            if first_result is None:
+                if viewer.results:
+                    first_result = now
+                elif now - viewer.started > STARTUP_TIMEOUT_S:
+                    raise RuntimeError(f"no results within {STARTUP_TIMEOUT_S:.0f} s; see {args.out}/pose3d_node.log")
+            else:
+                elapsed = now - first_result
+                if elapsed >= args.duration or (args.frames and len(viewer.results) >= args.frames):
+                    break
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as exc:
+        print(f"[demo] error: {exc}", file=sys.stderr)
+        status = 1
+    finally:
+        viewer.close()
+        _stop(camera_proc)
+        _stop(node_proc)
+        viewer.destroy_node()
+        rclpy.try_shutdown()
+    if viewer.results:
+        print(f"[demo] {summary(viewer.results, elapsed)}")
+        print(f"[demo] wrote {args.out}/demo_overlay.mp4 (2D overlay | 3D top view), {args.out}/best_frame.jpg, "
+              f"{args.out}/poses.jsonl")
+    elif status == 0:
+        print("[demo] no results", file=sys.stderr)
+        status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

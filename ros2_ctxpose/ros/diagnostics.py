@@ -1,0 +1,132 @@
+"""Counters of the node's frame flow, reported on /diagnostics about once a second.
+
+Subscription callbacks and the worker thread count events here; the diagnostics timer takes a
+:class:`StatsWindow` (rates and latencies since the previous report, totals since start) and turns
+it into a DiagnosticStatus that ``rqt_runtime_monitor`` or ``ros2 topic echo /diagnostics`` show.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+
+@dataclass(frozen=True)
+class StatsWindow:
+    """What happened between two reports (rates, latencies) plus running totals."""
+
+    duration_s: float
+    input_rate_hz: float
+    output_rate_hz: float
+    latency_mean_ms: float
+    latency_max_ms: float
+    inference_mean_ms: float
+    people_last: int
+    received_total: int
+    processed_total: int
+    dropped_total: int
+    rejected_total: int
+    failed_total: int
+
+
+class FrameStats:
+    """Thread-safe counters; one instance per node."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._window_start = clock()
+        self._received = self._processed = self._dropped = self._rejected = self._failed = 0
+        self._win_received = self._win_processed = 0
+        self._latencies: list[float] = []
+        self._inference: list[float] = []
+        self._people_last = 0
+
+    def received(self) -> None:
+        """A frame arrived (whether or not it will be processed)."""
+        with self._lock:
+            self._received += 1
+            self._win_received += 1
+
+    def dropped(self) -> None:
+        """A frame was replaced by a newer one before the worker took it."""
+        with self._lock:
+            self._dropped += 1
+
+    def rejected(self) -> None:
+        """A malformed message (bad encoding or geometry) was skipped."""
+        with self._lock:
+            self._rejected += 1
+
+    def failed(self) -> None:
+        """The pipeline raised on a frame."""
+        with self._lock:
+            self._failed += 1
+
+    def processed(self, latency_s: float, inference_ms: float, people: int) -> None:
+        """A frame went through the pipeline and its results were published."""
+        with self._lock:
+            self._processed += 1
+            self._win_processed += 1
+            self._latencies.append(latency_s * 1000.0)
+            self._inference.append(inference_ms)
+            self._people_last = people
+
+    def take_window(self) -> StatsWindow:
+        """The statistics since the previous call (which starts a new window)."""
+        with self._lock:
+            now = self._clock()
+            duration = max(now - self._window_start, 1e-9)
+            lat, inf = self._latencies, self._inference
+            window = StatsWindow(
+                duration_s=duration,
+                input_rate_hz=self._win_received / duration,
+                output_rate_hz=self._win_processed / duration,
+                latency_mean_ms=sum(lat) / len(lat) if lat else float("nan"),
+                latency_max_ms=max(lat) if lat else float("nan"),
+                inference_mean_ms=sum(inf) / len(inf) if inf else float("nan"),
+                people_last=self._people_last,
+                received_total=self._received,
+                processed_total=self._processed,
+                dropped_total=self._dropped,
+                rejected_total=self._rejected,
+                failed_total=self._failed,
+            )
+            self._window_start = now
+            self._win_received = self._win_processed = 0
+            self._latencies, self._inference = [], []
+            return window
+
+
+def diagnostic_array(stamp, name: str, window: StatsWindow, device: str, camera: str) -> DiagnosticArray:
+    """One DiagnosticStatus for the node; WARN while no images arrive or nothing gets processed."""
+    if window.input_rate_hz == 0.0:
+        level, message = DiagnosticStatus.WARN, "no images received"
+    elif window.output_rate_hz == 0.0:
+        level, message = DiagnosticStatus.WARN, "images received but none processed"
+    else:
+        level, message = DiagnosticStatus.OK, f"{window.output_rate_hz:.1f} Hz, {window.latency_mean_ms:.0f} ms"
+    values = {
+        "input_rate_hz": f"{window.input_rate_hz:.2f}",
+        "output_rate_hz": f"{window.output_rate_hz:.2f}",
+        "latency_mean_ms": f"{window.latency_mean_ms:.1f}",
+        "latency_max_ms": f"{window.latency_max_ms:.1f}",
+        "inference_mean_ms": f"{window.inference_mean_ms:.1f}",
+        "people": str(window.people_last),
+        "frames_received": str(window.received_total),
+        "frames_processed": str(window.processed_total),
+        "frames_dropped": str(window.dropped_total),
+        "messages_rejected": str(window.rejected_total),
+        "processing_failures": str(window.failed_total),
+        "device": device,
+        "camera_model": camera,
+    }
+    status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=device,
+                              values=[KeyValue(key=k, value=v) for k, v in values.items()])
+    array = DiagnosticArray(status=[status])
+    array.header.stamp = stamp
+    return array

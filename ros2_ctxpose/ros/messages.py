@@ -1,0 +1,56 @@
+"""Pipeline results -> ros2_ctxpose/Skeleton3DArray.
+
+The message keeps the source image's stamp and frame (so TF lookups and message_filters line the
+skeletons up with the image they came from) and states how each root was placed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import Point
+from std_msgs.msg import Header
+
+from ros2_ctxpose.core.placement import ROOT_FROM_DEPTH, ROOT_FROM_INTRINSICS, ROOT_SCALE_UNKNOWN
+from ros2_ctxpose.core.skeleton import H36M17
+from ros2_ctxpose.msg import Skeleton3D, Skeleton3DArray
+
+_ROOT_SOURCE = {
+    ROOT_FROM_INTRINSICS: Skeleton3D.ROOT_FROM_INTRINSICS,
+    ROOT_FROM_DEPTH: Skeleton3D.ROOT_FROM_DEPTH,
+    ROOT_SCALE_UNKNOWN: Skeleton3D.ROOT_SCALE_UNKNOWN,
+}
+
+
+def _point(xyz: np.ndarray) -> Point:
+    return Point(x=float(xyz[0]), y=float(xyz[1]), z=float(xyz[2]))
+
+
+def skeleton_message(person, track_id: int) -> Skeleton3D:
+    """One ``Person3D`` of the pipeline, with its tracking id, as a Skeleton3D."""
+    joints = np.asarray(person.joints_3d, dtype=np.float64)
+    uv = np.asarray(person.joints_uv, dtype=np.float32)
+    return Skeleton3D(
+        id=int(track_id),
+        score=float(person.score),
+        bbox_xyxy=np.asarray(person.bbox_xyxy, dtype=np.float32),
+        joint_positions=[_point(j) for j in joints],
+        joint_u=uv[:, 0].copy(),
+        joint_v=uv[:, 1].copy(),
+        joint_confidence=np.asarray(person.joints_conf, dtype=np.float32),
+        root_position=_point(np.asarray(person.root, dtype=np.float64)),
+        root_source=_ROOT_SOURCE[person.root_source],
+        keypoints_2d=np.asarray(person.keypoints_2d, dtype=np.float32).ravel(),
+    )
+
+
+def skeleton_array(header: Header, people: Sequence, ids: Sequence[int], latency: Duration) -> Skeleton3DArray:
+    """All people of one frame; ``header`` is the source image's (stamp) with the output frame id."""
+    return Skeleton3DArray(
+        header=header,
+        joint_names=list(H36M17),
+        skeletons=[skeleton_message(p, i) for p, i in zip(people, ids)],
+        processing_latency=latency,
+    )

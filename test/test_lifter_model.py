@@ -1,0 +1,118 @@
+"""ContextLifter: shapes, root-relativity, the geometry-only and context paths, input masking."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ros2_ctxpose.core.lifter import ContextLifter, LifterConfig
+
+CHANNELS = (64, 128, 128, 256)
+STRIDES = (4, 8, 16, 32)
+
+
+def small_model() -> ContextLifter:
+    """A small lifter with a random head (a fresh one answers all zeros: its head starts at zero)."""
+    torch.manual_seed(0)
+    model = ContextLifter(LifterConfig(dim=32, depth=2, heads=2))
+    torch.nn.init.normal_(model.head.weight, std=0.05)
+    return model
+
+
+def inputs(batch: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    kp = torch.randn(batch, 17, 2, generator=g) * 0.1
+    conf = torch.rand(batch, 17, generator=g)
+    return kp, conf
+
+
+def features(images: int = 1, size: int = 128) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(2)
+    return [torch.randn(images, c, size // s, size // s, generator=g) for c, s in zip(CHANNELS, STRIDES)]
+
+
+def test_geometry_only_output_is_root_relative_h36m17() -> None:
+    model = small_model()
+    kp, conf = inputs()
+    out = model(kp, conf)
+    assert out.shape == (3, 17, 3)
+    assert torch.all(out[:, 0] == 0)
+    assert out[:, 1:].abs().sum() > 0
+
+
+def test_context_path_runs_for_people_of_one_image_and_of_several() -> None:
+    model = small_model()
+    kp, conf = inputs(3)
+    grid = kp * 2.0
+    one = model(kp, conf, features(1), grid)
+    several = model(kp, conf, features(2), grid, image_index=torch.tensor([0, 1, 1]))
+    assert one.shape == several.shape == (3, 17, 3)
+    assert torch.all(one[:, 0] == 0) and torch.all(several[:, 0] == 0)
+
+
+def test_untrained_context_branch_changes_nothing() -> None:
+    """The context output projection starts at zero, so mocap-only weights are unchanged by features."""
+    model = small_model().eval()
+    kp, conf = inputs()
+    torch.testing.assert_close(model(kp, conf), model(kp, conf, features(1), kp * 2.0))
+
+
+def test_context_gradients_reach_offset_and_weight_predictors() -> None:
+    model = small_model()
+    kp, conf = inputs()
+    feats = features(1)
+    opt = torch.optim.SGD(model.context.parameters(), lr=0.1)
+    for _ in range(2):  # the first step moves the zero-initialised output projection
+        opt.zero_grad()
+        model(kp, conf, feats, kp * 2.0).square().sum().backward()
+        opt.step()
+    ctx = model.context
+    assert ctx.offsets.weight.grad.abs().sum() > 0
+    assert ctx.weights.weight.grad.abs().sum() > 0
+    assert all(p.weight.grad.abs().sum() > 0 for p in ctx.level_proj)
+
+
+def test_context_changes_the_answer_once_trained() -> None:
+    model = small_model().eval()
+    torch.nn.init.normal_(model.context.out.weight, std=0.1)
+    kp, conf = inputs()
+    assert not torch.allclose(model(kp, conf), model(kp, conf, features(1), kp * 2.0))
+
+
+def test_eyes_and_ears_are_ignored() -> None:
+    model = small_model().eval()
+    kp, conf = inputs()
+    moved = kp.clone()
+    moved[:, 1:5] += 0.3
+    torch.testing.assert_close(model(kp, conf), model(moved, conf))
+
+
+def test_zero_confidence_joints_do_not_move_the_normalisation() -> None:
+    model = small_model().eval()
+    kp, conf = inputs()
+    conf[:, 9] = 0.0
+    far = kp.clone()
+    far[:, 9] += 10.0
+    _, g1, _ = model.normalize_input(kp, conf)
+    _, g2, _ = model.normalize_input(far, conf)
+    torch.testing.assert_close(g1, g2)
+
+
+def test_bad_shapes_raise_clear_errors() -> None:
+    model = small_model()
+    kp, conf = inputs()
+    with pytest.raises(ValueError, match="kp_norm"):
+        model(kp[:, :13], conf)
+    with pytest.raises(ValueError, match="conf"):
+        model(kp, conf[:, :5])
+    with pytest.raises(ValueError, match="grid_xy"):
+        model(kp, conf, features(1))
+    with pytest.raises(ValueError, match="feature levels"):
+        model(kp, conf, features(1)[:2], kp)
+
+
+def test_config_round_trip() -> None:
+    cfg = LifterConfig(dim=48, depth=3, context_trained=True)
+    assert LifterConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown"):
+        LifterConfig.from_dict({"dim": 8, "nonsense": 1})

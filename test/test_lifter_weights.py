@@ -1,0 +1,59 @@
+"""The shipped lifter weights: small, safe to load, and a sane skeleton on an exact-2D S11 frame."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ros2_ctxpose.core.lifter import load_lifter
+from ros2_ctxpose.core.lifter.synthetic_2d import lifter_sample
+from ros2_ctxpose.core.skeleton import H36M17_BONES
+
+SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+WEIGHTS = resources.files("ros2_ctxpose.core.lifter") / "weights" / "ctxpose_lifter.pt"
+
+
+def test_shipped_weights_are_small_plain_tensors() -> None:
+    with resources.as_file(WEIGHTS) as path:
+        assert path.stat().st_size < 5 * 1024 * 1024
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    assert set(blob) >= {"config", "state_dict"}
+    model = load_lifter()
+    assert not model.training
+    assert sum(p.numel() for p in model.parameters()) < 2_000_000
+
+
+def test_missing_weights_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        load_lifter(tmp_path / "nope.pt")
+    bad = tmp_path / "bad.pt"
+    torch.save({"weights": torch.zeros(1)}, bad)
+    with pytest.raises(ValueError, match="not a lifter weights file"):
+        load_lifter(bad)
+
+
+def test_shipped_weights_give_a_human_skeleton_for_an_exact_2d_s11_frame() -> None:
+    if not (SHARED / "data" / "h36m").is_dir():
+        pytest.skip(f"shared data not found at {SHARED} (set CTXPOSE_SHARED)")
+    from ros2_ctxpose.core.lifter.h36m import image_bounds, load_cameras, subject_cameras
+
+    poses = np.load(SHARED / "data" / "h36m" / "poses_world17_mm.npz")
+    cam = subject_cameras(load_cameras(SHARED / "data" / "h36m" / "cameras.json"), "S11")[0]
+    joints = torch.from_numpy(cam.world_to_cam(poses["S11/Walking 1"][100].astype(np.float32))).float()[None]
+    bounds = torch.from_numpy(image_bounds(cam.model)).float()[None]
+    kp, conf, target = lifter_sample(joints, bounds, noise=None)
+    with torch.no_grad():
+        pred = load_lifter()(kp, conf)
+    assert pred.shape == (1, 17, 3) and torch.all(pred[:, 0] == 0)
+    bones = torch.tensor(H36M17_BONES)
+    length = (pred[0, bones[:, 1]] - pred[0, bones[:, 0]]).norm(dim=-1)
+    true = (target[0, bones[:, 1]] - target[0, bones[:, 0]]).norm(dim=-1)
+    # Within 25 % of the subject's own bones, or 4 cm for the short pelvis-hip and neck bones.
+    tolerance = torch.maximum(0.25 * true, torch.full_like(true, 0.04))
+    assert ((length - true).abs() < tolerance).all(), f"bone lengths {length.tolist()} vs {true.tolist()}"
+    assert (pred - target).norm(dim=-1).mean() < 0.1  # a walking pose, exact 2D: well under 10 cm

