@@ -26,7 +26,8 @@ from ros2_ctxpose.benchmarking import PeakHostMemory, format_table, summarize, w
 from ros2_ctxpose.core.detector import PoseDetector, default_weights_path
 from ros2_ctxpose.core.detector.checkpoint import load_checkpoint
 
-DEFAULT_IMAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "coco" / "bus.jpg"
+SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+DEFAULT_IMAGE = SHARED / "data" / "images" / "coco" / "bus.jpg"
 
 
 def measure_load(weights: Path, repeats: int = 3) -> dict[str, float]:

@@ -53,3 +53,20 @@ def test_tiny_training_run_logs_checkpoints_resumes_and_exports(tmp_path: Path) 
         torch.testing.assert_close(split[name], value, msg=name)
     model = load_lifter(tmp_path / "split" / "best.pt")
     assert model.config.dim == 16 and not model.config.context_trained
+
+
+def test_resume_with_a_new_length_replans_the_schedule(tmp_path: Path) -> None:
+    if not (SHARED / "data" / "h36m").is_dir():
+        pytest.skip(f"shared data not found at {SHARED} (set CTXPOSE_SHARED)")
+    common = ["--out", str(tmp_path), "--batch-size", "16", "--train-stride", "400", "--val-stride", "1000",
+              "--dim", "16", "--depth", "1", "--heads", "2", "--eval-every", "2", "--threads", "1"]
+    p = parser()
+    for argv in (["--steps", "10", "--stop-at", "2"], ["--steps", "4", "--resume"]):
+        args = p.parse_args(["train", *common, *argv])
+        assert args.func(args) == 0
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4]
+    assert records[-1]["lr"] < 1e-3 * records[0]["lr"]  # the one-cycle curve ended at step 4
+    with pytest.raises(ValueError, match="must exceed"):
+        args = p.parse_args(["train", *common, "--steps", "3", "--resume"])
+        args.func(args)

@@ -78,6 +78,15 @@ def test_too_few_visible_joints_falls_back_to_all_shared() -> None:
     np.testing.assert_allclose(est, ROOTS, atol=1e-6)
 
 
+def test_non_finite_keypoints_are_ignored() -> None:
+    poses, kp, conf = _batch(ROOTS)
+    kp[:, 9] = np.nan
+    kp[:, 10, 0] = np.inf
+    np.testing.assert_allclose(root_from_reprojection(poses, kp, conf), ROOTS, atol=1e-6)
+    conf[:] = 0.0  # the equal-weight fallback must skip them too
+    np.testing.assert_allclose(root_from_reprojection(poses, kp, conf), ROOTS, atol=1e-6)
+
+
 def test_never_behind_the_camera() -> None:
     poses, kp, conf = _batch(ROOTS[:1])
     kp[:] = 0.0  # all keypoints on the optical axis: depth is undetermined

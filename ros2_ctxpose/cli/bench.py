@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from ..benchmarking import PeakHostMemory, format_table, summarize, write_json
-from ..core.camera import CameraModel
+from ..core.camera import DEFAULT_HFOV_DEG, CameraModel
 from ..core.evaluation import annotation_camera
 
 #: Images used when none are given: 1, 2 and 4 people (paths relative to ../shared/data/images).
@@ -36,7 +36,6 @@ STAGE_DEFINITIONS = {
     "total": "decode + wall time of the pipeline call",
 }
 #: Horizontal field of view assumed for images without calibrated intrinsics.
-ASSUMED_HFOV_DEG = 60.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -134,13 +133,13 @@ def run(args: argparse.Namespace) -> int:
 
 def camera_for(path: Path, width: int, height: int, images_dir: Path) -> CameraModel:
     """The annotated intrinsics when ``path`` is one of the shared annotated images, else a
-    camera of ASSUMED_HFOV_DEG (the node does the same while no CameraInfo has arrived)."""
+    camera of DEFAULT_HFOV_DEG (the node does the same while no CameraInfo has arrived)."""
     annotations = images_dir / "annotations.json"
     if annotations.is_file():
         for entry in json.loads(annotations.read_text())["images"]:
             if entry.get("K") is not None and (images_dir / entry["file"]).resolve() == path.resolve():
                 return annotation_camera(entry, width, height)
-    return CameraModel.from_fov(width, height, ASSUMED_HFOV_DEG)
+    return CameraModel.from_fov(width, height, DEFAULT_HFOV_DEG)
 
 
 def _measure(pipeline: Any, jpeg: bytes, camera: Any, warmup: int, iterations: int,

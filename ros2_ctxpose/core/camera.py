@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+#: Horizontal field of view assumed when a camera's intrinsics are unknown (no CameraInfo, no
+#: --fx/--camera-info): a typical webcam/robot head camera. Distances are then not metric.
+DEFAULT_HFOV_DEG = 60.0
+
 
 @dataclass(frozen=True)
 class CameraModel:

@@ -50,10 +50,23 @@ def read_image(path: str | Path) -> np.ndarray:
     data = np.fromfile(str(path), dtype=np.uint8)
     if data.size == 0:
         raise MediaError("empty file")
+    _check_complete(data.tobytes())
     image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         raise MediaError("cannot decode image (corrupt, truncated or not an image format)")
     return image
+
+
+def _check_complete(data: bytes) -> None:
+    """Refuse JPEG and PNG files that stop before their end marker.
+
+    OpenCV 4 (e.g. Debian's python3-opencv) decodes a truncated JPEG with a grey fill and no
+    error; a pose found on half an image would be silently wrong, so truncation is checked here.
+    """
+    if data.startswith(b"\xff\xd8") and b"\xff\xd9" not in data[-4096:]:
+        raise MediaError("truncated JPEG (no end-of-image marker)")
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" not in data[-64:]:
+        raise MediaError("truncated PNG (no IEND chunk)")
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:

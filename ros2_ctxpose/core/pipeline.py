@@ -89,7 +89,11 @@ class Pose3DPipeline:
                device: str = "auto", half: bool | None = None, imgsz: int = 640,
                person_threshold: float = 0.25, iou_threshold: float = 0.7,
                keypoint_threshold: float = 0.3, max_people: int = 10) -> "Pose3DPipeline":
-        """The shipped (or given) detector and lifter weights, on one device."""
+        """The shipped (or given) detector and lifter weights, on one device.
+
+        ``half`` applies to the detector; the lifter stays fp32 on the same device (it is tiny,
+        and its output feeds a least-squares fit that fp16 rounding would only make noisier).
+        """
         from .detector import PoseDetector
         from .lifter import load_lifter
 

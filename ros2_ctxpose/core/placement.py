@@ -41,24 +41,26 @@ _MIN_JOINT_DEPTH: Final[float] = 0.1
 
 
 def _shared(pose_rel: np.ndarray, kp_norm: np.ndarray, conf: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The shared joints: relative 3D (B, S, 3), observed normalised 2D (B, S, 2), conf (B, S)."""
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The shared joints: relative 3D (B, S, 3), observed normalised 2D (B, S, 2), conf (B, S)
+    and which observations are finite (B, S); non-finite ones are zeroed with confidence 0."""
     pose = np.asarray(pose_rel, dtype=np.float64)[:, _H36M_IDX]
     xy = np.asarray(kp_norm, dtype=np.float64)[:, _COCO_IDX]
-    c = np.nan_to_num(np.asarray(conf, dtype=np.float64)[:, _COCO_IDX], nan=0.0)
-    return pose, xy, np.clip(c, 0.0, 1.0)
+    finite = np.isfinite(xy).all(axis=-1)
+    c = np.where(finite, np.nan_to_num(np.asarray(conf, dtype=np.float64)[:, _COCO_IDX], nan=0.0), 0.0)
+    return pose, np.where(finite[..., None], xy, 0.0), np.clip(c, 0.0, 1.0), finite
 
 
-def _visibility_weights(conf: np.ndarray, min_conf: float, min_joints: int) -> np.ndarray:
+def _visibility_weights(conf: np.ndarray, finite: np.ndarray, min_conf: float, min_joints: int) -> np.ndarray:
     """Confidence weights of joints seen above ``min_conf``.
 
-    People with fewer than ``min_joints`` such joints fall back to all shared joints with equal
-    weight: the detector still places every keypoint at its best guess, and using all twelve keeps
-    the problem well posed where a handful of confident ones would leave the depth undetermined.
+    People with fewer than ``min_joints`` such joints fall back to all (finite) shared joints with
+    equal weight: the detector still places every keypoint at its best guess, and using all twelve
+    keeps the problem well posed where a handful of confident ones would leave the depth undetermined.
     """
     w = np.where(conf >= min_conf, conf, 0.0)
     too_few = (w > 0).sum(axis=1) < min_joints
-    w[too_few] = 1.0
+    w[too_few] = finite[too_few]
     return w
 
 
@@ -104,8 +106,8 @@ def root_from_reprojection(pose_rel: np.ndarray, kp_norm: np.ndarray, conf: np.n
     pose_rel = np.asarray(pose_rel, dtype=np.float64)
     if pose_rel.shape[0] == 0:
         return np.zeros((0, 3))
-    pose, xy, c = _shared(pose_rel, kp_norm, conf)
-    base = _visibility_weights(c, min_conf, min_joints)
+    pose, xy, c, finite = _shared(pose_rel, kp_norm, conf)
+    base = _visibility_weights(c, finite, min_conf, min_joints)
     seen = base > 0
     lo = np.where(seen[..., None], xy, np.inf).min(axis=1)
     hi = np.where(seen[..., None], xy, -np.inf).max(axis=1)
@@ -142,6 +144,7 @@ def _sample_depth(depth_m: np.ndarray, uv: np.ndarray, radius: int) -> np.ndarra
     which is exactly where limbs are.
     """
     h, w = depth_m.shape
+    uv = np.where(np.isfinite(uv), uv, -1e9)  # far outside the image: no depth
     offsets = np.arange(-radius, radius + 1)
     u = np.rint(uv[..., 0]).astype(np.int64)[..., None, None] + offsets[None, :]
     v = np.rint(uv[..., 1]).astype(np.int64)[..., None, None] + offsets[:, None]
@@ -188,7 +191,7 @@ def root_from_depth(pose_rel: np.ndarray, kp_px: np.ndarray, kp_norm: np.ndarray
     B = pose_rel.shape[0]
     if B == 0:
         return np.zeros((0, 3)), np.zeros(0, dtype=bool)
-    pose, xy, c = _shared(pose_rel, kp_norm, conf)
+    pose, xy, c, _ = _shared(pose_rel, kp_norm, conf)
     uv = np.asarray(kp_px, dtype=np.float64)[:, _COCO_IDX]
     measured = _sample_depth(depth_m, uv, window_radius)
     tz_each = np.where(c >= min_conf, measured - pose[..., 2], np.nan)

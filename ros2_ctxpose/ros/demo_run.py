@@ -4,8 +4,9 @@ Starts demo_publisher (real two-person footage as a camera) and pose3d_node as t
 namespace of their own, listens to ``human/pose3d`` and its overlay, prints a summary line per
 second (people, output rate, latency) and writes under ``--out``: ``demo_overlay.mp4`` (the 2D
 overlay next to a top view of the 3D skeletons, in metres), ``best_frame.jpg`` (the frame with the
-most confidently detected people) and ``poses.jsonl`` (every Skeleton3DArray, one JSON object per line). It stops after
-``--duration`` seconds of results or ``--frames`` results, and exits non-zero if nothing came out.
+most confidently detected people) and ``poses.jsonl`` (every Skeleton3DArray, one JSON object per
+line). It stops after ``--duration`` seconds of results or ``--frames`` results, and exits
+non-zero if nothing came out.
 
     python -m ros2_ctxpose.ros.demo_run --duration 60 --out output/demo
 """

@@ -26,6 +26,8 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.validate_topic_name import validate_topic_name
 
+from ..core.camera import DEFAULT_HFOV_DEG
+
 ParamValue = Union[bool, int, float, str]
 
 
@@ -107,7 +109,7 @@ class NodeSettings:
     marker_lifetime_s: float = _param(0.5, "Lifetime of markers, so people who left disappear.",
                                       range=(0.05, 10.0))
     # Camera model when no CameraInfo arrives.
-    assumed_hfov_deg: float = _param(60.0, "Horizontal field of view assumed while no CameraInfo has been "
+    assumed_hfov_deg: float = _param(DEFAULT_HFOV_DEG, "Horizontal field of view assumed while no CameraInfo has been "
                                      "received (distances are then not metric).", range=(10.0, 170.0))
     # Model: changing any of these needs the model reloaded, hence read-only.
     device: str = _param("auto", "auto, cpu, cuda or cuda:N.", read_only=True, check=_check_device)

@@ -55,7 +55,8 @@ class Detections:
         keypoints: ``(N, K, 3)`` float32 ``[u, v, conf]`` (COCO-17 for the default weights),
             original image pixels, clipped to the image like Ultralytics does.
         features: backbone maps at strides 4, 8, 16, 32, each ``(1, C, h, w)`` on the
-            detector's device and dtype (fp16 on CUDA by default).
+            detector's device and dtype (fp16 on CUDA by default; channels-last strides on
+            CPU, so use ``reshape`` rather than ``view``).
         letterbox: maps original pixels to network-input pixels and ``grid_sample`` coords.
     """
 

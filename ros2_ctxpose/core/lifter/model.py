@@ -153,12 +153,13 @@ class ContextLifter(nn.Module):
         if conf.shape != kp_norm.shape[:2]:
             raise ValueError(f"conf must be {tuple(kp_norm.shape[:2])}, got {tuple(conf.shape)}")
         joint_feats, global_feats, conf = self.normalize_input(kp_norm, conf)
-        joints = self.joint_in(joint_feats)
+        # The joint embedding goes in before the context branch: where to look depends on which joint it is.
+        joints = self.joint_in(joint_feats) + self.joint_embed[:, :-1]
         if features is not None:
             if grid_xy is None:
                 raise ValueError("grid_xy is required with features")
             joints = joints + self.context(joints, features, grid_xy, conf, image_index)
-        tokens = torch.cat([joints, self.global_in(global_feats).unsqueeze(1)], 1) + self.joint_embed
+        tokens = torch.cat([joints, self.global_in(global_feats).unsqueeze(1) + self.joint_embed[:, -1:]], 1)
         tokens = self.norm(self.blocks(tokens))
         out = self.head(tokens.flatten(1)).view(-1, self.config.num_joints_out, 3)
         return out - out[:, :1]

@@ -5,9 +5,10 @@ poses seen by fresh random virtual cameras (``virtual_camera``), mirrors half of
 them into detector-like 2D on the fly (``synthetic_2d``). Training is by steps, seeded and
 resumable: ``<out>/last.pt`` holds model, optimizer, scheduler, step and RNG states;
 ``<out>/metrics.jsonl`` logs the loss and the S11 metrics; ``<out>/best.pt`` is exported in the
-shipped-weights format whenever the detector-like S11 MPJPE improves.
+shipped-weights format whenever the detector-like S11 MPJPE improves, ``<out>/final.pt`` at the
+end (the shipped weights are a final one, so S11 stays a validation set, not a selection set).
 
-    python -m ros2_ctxpose.core.lifter.train --out runs/lifter --steps 3000
+    python -m ros2_ctxpose.core.lifter.train --out runs/lifter --steps 7000
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ros2_ctxpose.core.lifter.evaluate import EvalSet, evaluate_both, load_eval_set
+from ros2_ctxpose.core.lifter.evaluate import evaluate_both, load_eval_set
 from ros2_ctxpose.core.lifter.h36m import TRAIN_SUBJECTS, load_cameras, load_poses, project_real_cameras
 from ros2_ctxpose.core.lifter.metrics import mpjpe
 from ros2_ctxpose.core.lifter.model import ContextLifter, LifterConfig, save_lifter
@@ -70,6 +72,21 @@ def _save_checkpoint(path: Path, model, opt, sched, step: int, best: float, gen:
     tmp.replace(path)
 
 
+def _replan_schedule(sched: torch.optim.lr_scheduler.OneCycleLR, step: int, total: int, planned: int) -> None:
+    """Continue from ``step`` on a one-cycle curve that now ends at ``total`` instead of ``planned``.
+
+    On a shared CPU the step rate can drop several-fold mid-run; re-planning the end keeps the
+    steps already done instead of restarting with a shorter schedule.
+    """
+    if total <= step:
+        raise ValueError(f"--steps {total} must exceed the checkpoint's step {step}")
+    print(f"re-planning the learning-rate schedule: {planned} -> {total} steps")
+    sched.last_epoch = step - 1
+    with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": intended here
+        warnings.simplefilter("ignore", UserWarning)
+        sched.step()
+
+
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Run (or continue) training; returns the path of the best exported weights."""
     torch.set_num_threads(cfg.threads)
@@ -88,13 +105,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         ck = torch.load(last, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
         step, best = ck["step"], ck["best"]
         gen.set_state(ck["data_rng"])
         torch.set_rng_state(ck["torch_rng"])
-        if ck["train_config"]["steps"] != cfg.steps:
-            raise ValueError(f"{last} was made for {ck['train_config']['steps']} steps, not {cfg.steps}: "
-                             "the learning-rate schedule depends on it")
+        if ck["train_config"]["steps"] == cfg.steps:
+            sched.load_state_dict(ck["scheduler"])
+        else:
+            _replan_schedule(sched, step, cfg.steps, ck["train_config"]["steps"])
         print(f"resumed from {last} at step {step}")
     (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
@@ -115,14 +132,15 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
+        lr = sched.get_last_lr()[0]  # the rate this step used
         sched.step()
         step += 1
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         bar.update(1)
-        bar.set_postfix(loss_mm=f"{1000 * running:.1f}", lr=f"{sched.get_last_lr()[0]:.2e}")
+        bar.set_postfix(loss_mm=f"{1000 * running:.1f}", lr=f"{lr:.2e}")
         if step % cfg.eval_every == 0 or step == end:
             metrics = evaluate_both(model, val, seed=0)
-            record = {"step": step, "train_loss_mm": 1000 * running, "lr": sched.get_last_lr()[0],
+            record = {"step": step, "train_loss_mm": 1000 * running, "lr": lr,
                       "elapsed_s": time.time() - t0, **metrics}
             log.write(json.dumps(record) + "\n")
             log.flush()
@@ -133,6 +151,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             _save_checkpoint(last, model, opt, sched, step, best, gen, cfg)
     bar.close()
     log.close()
+    if step == cfg.steps:
+        save_lifter(model, out / "final.pt", meta={"step": step, "train_config": asdict(cfg)})
     return out / "best.pt"
 
 
