@@ -122,8 +122,8 @@ def demo_video() -> Path:
 
 def run_blazepose(images: list[Path], video: Path, max_frames: int, warmup: int) -> dict[str, Any]:
     """Run mediapipe_runner.py in .venv-mediapipe and return its JSON."""
-    if not PEER_PYTHON.is_file():
-        raise FileNotFoundError(f"{PEER_PYTHON} not found; run scripts/setup_mediapipe.sh first")
+    if not PEER_PYTHON.is_file():  # first run: build the peer's own venv (pinned, idempotent)
+        subprocess.run(["bash", str(ROOT / "scripts" / "setup_mediapipe.sh")], check=True)
     with tempfile.TemporaryDirectory() as tmp:
         jobs, out = Path(tmp) / "jobs.json", Path(tmp) / "out.json"
         jobs.write_text(json.dumps({"images": [str(p) for p in images], "video": str(video),
@@ -282,10 +282,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="ros2_ctxpose's device (BlazePose runs on the CPU)")
     parser.add_argument("--detector-weights", type=Path, default=None)
     parser.add_argument("--lifter-weights", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads for ros2_ctxpose (default: torch's)")
     parser.add_argument("--hfov", type=float, default=60.0,
                         help="horizontal FOV assumed for frames without intrinsics (coco, demo video)")
     args = parser.parse_args(argv)
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         images_dir = shared_dir() / "data" / "images"
         annotated = load_annotated(images_dir)
@@ -307,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "peer": {"name": "MediaPipe BlazePose", "version": peer["mediapipe_version"],
                  "model_complexity": peer["model_complexity"]},
-        "ours": {"imgsz": args.imgsz, "device": args.device},
+        "ours": {"imgsz": args.imgsz, "device": args.device, "threads": args.threads},
         "joints": list(PEER_JOINTS),
         "accuracy": {dataset or "all": {m: aggregate(rows, m, dataset) for m in METHODS}
                      for dataset in (*ACCURACY_DATASETS, None)},

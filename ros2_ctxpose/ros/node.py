@@ -18,6 +18,7 @@ from typing import Optional
 
 import numpy as np
 import rclpy
+import torch
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.duration import Duration
@@ -107,6 +108,8 @@ class Pose3DNode(Node):
         self.add_post_set_parameters_callback(self._on_parameters_set)
         s = self.settings
 
+        if s.cpu_threads:
+            torch.set_num_threads(s.cpu_threads)
         started = time.perf_counter()
         self.pipeline = Pose3DPipeline.create(
             detector_weights=s.detector_weights or None, lifter_weights=s.lifter_weights or None,

@@ -119,6 +119,9 @@ class NodeSettings:
     lifter_weights: str = _param("", "Lifter weights; empty = the packaged ones.", read_only=True)
     imgsz: int = _param(640, "Detector input size in pixels (multiple of 32).", read_only=True,
                         range=(160, 1920), check=_check_imgsz)
+    cpu_threads: int = _param(0, "Torch CPU threads for inference; 0 = torch's default (one per core). "
+                              "1 is faster when other processes share a small CPU.", read_only=True,
+                              range=(0, 256))
     track_max_age: int = _param(5, "Frames a person may go undetected and keep their id.", read_only=True,
                                 range=(0, 300))
     # Thresholds: applied to the running pipeline at once.
