@@ -93,3 +93,25 @@ def test_final_detections_match_every_golden_image(detector: PoseDetector,
     box_err, kpt_err = np.concatenate(box_err), np.concatenate(kpt_err)
     print(f"\nparity over {len(files)} images: box |d| max {box_err.max():.2e} mean "
           f"{box_err.mean():.2e} px; keypoint |d| max {kpt_err.max():.2e} mean {kpt_err.mean():.2e} px")
+
+
+def test_cpu_bf16_stays_close_to_the_original(golden: dict[str, np.ndarray]) -> None:
+    """The opt-in bf16 CPU path trades exactness for speed; it must still find the same people
+    with keypoints a few pixels from the original (measured here: 1-2 px mean)."""
+    try:
+        default_weights_path()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    detector = PoseDetector(device="cpu", cpu_bf16=True)
+    errors = []
+    for name in ("coco/bus.jpg", "coco/zidane.jpg"):
+        det = detector.detect(cv2.imread(str(IMAGES / name)))
+        ref_boxes, ref_kpts = golden[f"{name}:boxes_xyxy"], golden[f"{name}:keypoints_xyc"]
+        assert len(det) == len(ref_boxes), f"{name}: {len(det)} people, golden {len(ref_boxes)}"
+        iou = box_iou(torch.from_numpy(det.boxes_xyxy), torch.from_numpy(ref_boxes)).numpy()
+        match = iou.argmax(1)
+        assert (iou.max(1) > 0.9).all(), f"{name}: boxes moved, IoU {iou.max(1)}"
+        seen = ref_kpts[match][..., 2] > 0.5
+        errors.append(np.linalg.norm(det.keypoints[..., :2] - ref_kpts[match][..., :2], axis=-1)[seen])
+    assert det.features[0].dtype == torch.float32
+    assert np.concatenate(errors).mean() < 4.0

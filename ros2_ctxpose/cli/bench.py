@@ -46,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--half", action=argparse.BooleanOptionalAction, default=None,
                         help="fp16 (default: on for CUDA, off for CPU)")
+    parser.add_argument("--cpu-bf16", action="store_true",
+                        help="bfloat16 autocast for the detector on CPU (fast where the CPU has native bf16)")
     parser.add_argument("--imgsz", type=int, nargs="+", default=[640, 480, 320],
                         help="detector input sizes to measure")
     parser.add_argument("--images", type=Path, nargs="+", default=None,
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     def make_pipeline(imgsz: int) -> Pose3DPipeline:
         return Pose3DPipeline.create(detector_weights=args.detector_weights,
                                      lifter_weights=args.lifter_weights, device=args.device,
-                                     half=args.half, imgsz=imgsz)
+                                     half=args.half, imgsz=imgsz, cpu_bf16=args.cpu_bf16)
 
     try:
         if args.profile:
@@ -125,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, "ctxpose-bench", {
             "device": "cuda" if cuda else "cpu", "half": bool(pipeline.detector.half),
+            "cpu_bf16": bool(pipeline.detector.cpu_bf16),
             "threads": torch.get_num_threads(), "iterations": args.iterations, "warmup": args.warmup,
             "stage_definitions": STAGE_DEFINITIONS, "results": results})
         print(f"wrote {args.json}")
