@@ -15,7 +15,7 @@ class TrainConfig:
     """Mocap training settings; the defaults are those of the shipped weights (see MODEL_CARD.md)."""
 
     out: str = "runs/lifter"
-    steps: int = 7000
+    steps: int = 10000
     batch_size: int = 512
     #: Peak of the one-cycle schedule; 2e-3 left the transformer stuck near the mean pose.
     lr: float = 6e-4
