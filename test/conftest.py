@@ -59,3 +59,15 @@ def ctxpose_messages(rclpy_available: None) -> None:
 def tf2_messages(rclpy_available: None) -> None:
     """Skip unless tf2_msgs is importable (a system ROS 2's, or the fallback bootstrap builds)."""
     _require("tf2_msgs.msg", "tf2_msgs.msg")
+
+
+@pytest.fixture(scope="session")
+def detector():
+    """The default YOLO11n-pose detector on CPU, loaded once for every detector test."""
+    from ros2_ctxpose.core.detector import PoseDetector, default_weights_path
+
+    try:
+        default_weights_path()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    return PoseDetector(device="cpu")

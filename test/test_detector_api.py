@@ -10,20 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from ros2_ctxpose.core.detector import Detections, PoseDetector, default_weights_path, sample_features
+from ros2_ctxpose.core.detector import Detections, PoseDetector, sample_features
 
 SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 BUS = SHARED / "data" / "images" / "coco" / "bus.jpg"
 ZIDANE = SHARED / "data" / "images" / "coco" / "zidane.jpg"
-
-
-@pytest.fixture(scope="module")
-def detector() -> PoseDetector:
-    try:
-        default_weights_path()
-    except FileNotFoundError as e:
-        pytest.skip(str(e))
-    return PoseDetector(device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -37,15 +37,6 @@ def golden() -> dict[str, np.ndarray]:
         return dict(data)
 
 
-@pytest.fixture(scope="module")
-def detector() -> PoseDetector:
-    try:
-        default_weights_path()
-    except FileNotFoundError as e:
-        pytest.skip(str(e))
-    return PoseDetector(device="cpu")
-
-
 def _golden_files(golden: dict[str, np.ndarray]) -> list[str]:
     return sorted({k.rsplit(":", 1)[0] for k in golden if not k.startswith("raw:")})
 
