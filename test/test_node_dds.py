@@ -80,13 +80,12 @@ class Client:
 
     def publish(self, msg: Image, stamp, *, with_info: bool = True, depth: Optional[Image] = None) -> None:
         msg.header = Header(stamp=stamp, frame_id=FRAME_ID)
-        if depth is not None:
-            depth.header = msg.header
-            self.depth_pub.publish(depth)
-            time.sleep(0.2)  # the depth image must be there when the node takes the colour image
         if with_info:
             self.info_pub.publish(camera_info_for(msg.width, msg.height, HFOV_DEG, msg.header))
         self.image_pub.publish(msg)
+        if depth is not None:  # after the colour image, as aligned depth usually comes: the node waits
+            depth.header = msg.header
+            self.depth_pub.publish(depth)
 
     def find(self, key: str, stamp) -> list:
         """Messages on ``key`` whose header (or first transform's header) has ``stamp``."""
@@ -460,7 +459,8 @@ def test_fast_camera_drops_frames_and_keeps_latency_bounded(client: Client, play
 def depth_client(ros_context, tmp_path_factory, ros_environment, footage):
     namespace = f"{NAMESPACE}_depth"
     log_path = tmp_path_factory.mktemp("pose3d_node_depth") / "node.log"
-    process = start_node(log_path, namespace, "use_depth:=true")
+    # A generous wait: on a loaded CI machine the depth callback can run well after the image's.
+    process = start_node(log_path, namespace, "use_depth:=true", "depth_wait_s:=1.0")
     try:
         client, executor = connect(ros_context, namespace, (process, log_path))
         client.depth_pub = client.node.create_publisher(Image, "camera/aligned_depth_to_color/image_raw",

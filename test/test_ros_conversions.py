@@ -13,7 +13,7 @@ pytest.importorskip("ros2_ctxpose.msg", reason="the colcon-built messages are mi
 
 from builtin_interfaces.msg import Duration, Time  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
-from sensor_msgs.msg import CameraInfo  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 from transforms3d.quaternions import quat2mat  # noqa: E402
 from visualization_msgs.msg import Marker  # noqa: E402
@@ -26,7 +26,7 @@ from ros2_ctxpose.ros.camera_info import camera_model  # noqa: E402
 from ros2_ctxpose.ros.diagnostics import FrameStats, diagnostic_array  # noqa: E402
 from ros2_ctxpose.ros.markers import marker_array  # noqa: E402
 from ros2_ctxpose.ros.messages import skeleton_array  # noqa: E402
-from ros2_ctxpose.ros.node import LatestFrame  # noqa: E402
+from ros2_ctxpose.ros.node import DepthBuffer, LatestFrame  # noqa: E402
 from ros2_ctxpose.ros.tf_frames import REP155_LINKS, body_rotation, frame_transforms  # noqa: E402
 
 HEADER = Header(stamp=Time(sec=1_700_000_000, nanosec=123), frame_id="cam_optical")
@@ -190,6 +190,31 @@ def test_latest_frame_wakes_a_waiting_worker() -> None:
     slot.close()
     closer.join(timeout=2.0)
     assert not closer.is_alive() and got[-1] is None
+
+
+def _depth_at(sec: int, nanosec: int) -> Image:
+    return Image(header=Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id="depth"), encoding="16UC1")
+
+
+def test_depth_buffer_pairs_the_nearest_stamp_within_the_offset() -> None:
+    buffer = DepthBuffer()
+    for nanosec in (0, 40_000_000, 100_000_000):
+        buffer.add(_depth_at(10, nanosec))
+    stamp = 10 * 10**9 + 45_000_000
+    assert buffer.nearest(stamp, max_offset_s=0.05, wait_s=0.0).header.stamp.nanosec == 40_000_000
+    assert buffer.nearest(stamp + 10**9, max_offset_s=0.05, wait_s=0.05) is None  # too far from all
+
+
+def test_depth_buffer_waits_for_a_depth_image_that_comes_after_the_colour_image() -> None:
+    buffer = DepthBuffer()
+    stamp = 20 * 10**9
+    late = threading.Timer(0.1, lambda: buffer.add(_depth_at(20, 0)))
+    late.start()
+    started = time.monotonic()
+    found = buffer.nearest(stamp, max_offset_s=0.01, wait_s=5.0)
+    late.join()
+    assert found is not None and found.header.stamp.sec == 20
+    assert time.monotonic() - started < 2.0  # woken by the arrival, not by the timeout
 
 
 def test_frame_stats_windows_and_diagnostics() -> None:

@@ -85,6 +85,35 @@ class LatestFrame:
         return self._closed
 
 
+class DepthBuffer:
+    """The last few depth images; ``nearest`` waits briefly for one that matches a colour stamp.
+
+    Aligned depth is usually published a little after its colour image, so a frame taken at once
+    would often find no partner yet. This is message_filters' approximate-time pairing reduced to
+    what one worker needs (the newest colour frame, one depth topic) without its dependency.
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self._cond = threading.Condition()
+        self._msgs: deque[Image] = deque(maxlen=size)
+
+    def add(self, msg: Image) -> None:
+        with self._cond:
+            self._msgs.append(msg)
+            self._cond.notify_all()
+
+    def nearest(self, stamp_ns: int, max_offset_s: float, wait_s: float) -> Optional[Image]:
+        """The stored depth image closest to ``stamp_ns`` within ``max_offset_s``, waiting up to
+        ``wait_s`` for it while none is close enough; None if none came."""
+        def best() -> Optional[Image]:
+            offsets = [(abs(RosTime.from_msg(m.header.stamp).nanoseconds - stamp_ns), i) for i, m in enumerate(self._msgs)]
+            offset, i = min(offsets, default=(None, -1))
+            return self._msgs[i] if offset is not None and offset <= max_offset_s * 1e9 else None
+
+        with self._cond:
+            return self._cond.wait_for(best, wait_s)
+
+
 def camera_qos(settings: NodeSettings) -> QoSProfile:
     """The camera subscriptions' QoS: sensor-data (best effort, volatile) unless configured otherwise."""
     reliability = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
@@ -121,7 +150,7 @@ class Pose3DNode(Node):
                                f"cv_bridge: {'yes' if image_codec.has_cv_bridge() else 'no (own conversion)'}")
         self.tracker = Tracker(max_age=s.track_max_age)
         self.stats = FrameStats()
-        self._depths: deque[Image] = deque(maxlen=8)
+        self._depths = DepthBuffer()
         self._camera_info: Optional[CameraInfo] = None
         self._camera_note = "none yet"
 
@@ -157,7 +186,7 @@ class Pose3DNode(Node):
             self.stats.dropped()
 
     def _on_depth(self, msg: Image) -> None:
-        self._depths.append(msg)  # decoded only if paired with a processed frame
+        self._depths.add(msg)  # decoded only if paired with a processed frame
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
@@ -256,22 +285,18 @@ class Pose3DNode(Node):
 
     def _paired_depth(self, stamp: Time, s: NodeSettings) -> tuple[Optional[np.ndarray], float]:
         """The depth image nearest in time to ``stamp`` (within depth_max_offset_s), decoded."""
-        target = RosTime.from_msg(stamp).nanoseconds
-        candidates = list(self._depths)
-        if candidates:
-            best = min(candidates, key=lambda d: abs(RosTime.from_msg(d.header.stamp).nanoseconds - target))
-            offset = abs(RosTime.from_msg(best.header.stamp).nanoseconds - target) * 1e-9
-            if offset <= s.depth_max_offset_s:
-                try:
-                    return image_codec.decode_depth(best)
-                except image_codec.ImageDecodeError as exc:
-                    self.get_logger().warning(f"skipping depth image: {exc}", throttle_duration_sec=WARN_PERIOD_S)
-                    return None, 1.0
-        self.get_logger().warning(
-            f"no depth image within {s.depth_max_offset_s:g} s of the colour image on "
-            f"{self.resolve_topic_name(s.depth_topic)}: placing people by reprojection",
-            throttle_duration_sec=WARN_PERIOD_S)
-        return None, 1.0
+        depth = self._depths.nearest(RosTime.from_msg(stamp).nanoseconds, s.depth_max_offset_s, s.depth_wait_s)
+        if depth is None:
+            self.get_logger().warning(
+                f"no depth image within {s.depth_max_offset_s:g} s of the colour image arrived on "
+                f"{self.resolve_topic_name(s.depth_topic)} within {s.depth_wait_s:g} s: placing people by "
+                "reprojection", throttle_duration_sec=WARN_PERIOD_S)
+            return None, 1.0
+        try:
+            return image_codec.decode_depth(depth)
+        except image_codec.ImageDecodeError as exc:
+            self.get_logger().warning(f"skipping depth image: {exc}", throttle_duration_sec=WARN_PERIOD_S)
+            return None, 1.0
 
     def destroy_node(self) -> None:
         self._frames.close()

@@ -92,6 +92,8 @@ class NodeSettings:
                               check=_check_topic)
     depth_max_offset_s: float = _param(0.05, "Largest stamp difference between an image and the depth image "
                                        "paired with it.", range=(0.0, 1.0))
+    depth_wait_s: float = _param(0.1, "How long a colour frame waits for its depth image to arrive (aligned "
+                                 "depth usually comes a little later).", range=(0.0, 1.0))
     qos_reliability: str = _param("best_effort", "Reliability of the camera subscriptions (best_effort also "
                                   "matches reliable publishers).", read_only=True,
                                   choices=("best_effort", "reliable"))
