@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ros2_ctxpose.core.lifter import ContextLifter, LifterConfig
+from ros2_ctxpose.core.skeleton import COCO17_FLIP, H36M17_FLIP
 
 CHANNELS = (64, 128, 128, 256)
 STRIDES = (4, 8, 16, 32)
@@ -53,6 +54,7 @@ def test_context_path_runs_for_people_of_one_image_and_of_several() -> None:
 def test_untrained_context_branch_changes_nothing() -> None:
     """The context output projection starts at zero, so mocap-only weights are unchanged by features."""
     model = small_model().eval()
+    model.config.flip_test = False  # the context path never flip-averages; compare like with like
     kp, conf = inputs()
     torch.testing.assert_close(model(kp, conf), model(kp, conf, features(1), kp * 2.0))
 
@@ -116,3 +118,32 @@ def test_config_round_trip() -> None:
     assert LifterConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown"):
         LifterConfig.from_dict({"dim": 8, "nonsense": 1})
+
+
+def _mirrored(kp: torch.Tensor, conf: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return kp[:, list(COCO17_FLIP)] * torch.tensor([-1.0, 1.0]), conf[:, list(COCO17_FLIP)]
+
+
+def test_flip_averaging_makes_the_prediction_mirror_consistent() -> None:
+    """With flip_test (eval mode) the mirrored input gives exactly the mirrored pose; without it a
+    model is not mirror-symmetric by itself, so the check can tell the two apart."""
+    model = small_model().eval()
+    kp, conf = inputs()
+    mirror_out = torch.tensor([-1.0, 1.0, 1.0])
+    model.config.flip_test = True
+    torch.testing.assert_close(model(*_mirrored(kp, conf)), model(kp, conf)[:, list(H36M17_FLIP)] * mirror_out)
+    model.config.flip_test = False
+    plain = model(*_mirrored(kp, conf))
+    assert not torch.allclose(plain, model(kp, conf)[:, list(H36M17_FLIP)] * mirror_out, atol=1e-4)
+
+
+def test_flip_averaging_is_off_in_training_and_with_context() -> None:
+    model = small_model().eval()
+    kp, conf = inputs()
+    grid = kp * 2.0
+    with torch.no_grad():
+        model.config.flip_test = False
+        single, single_context = model(kp, conf), model(kp, conf, features(1), grid)
+        model.config.flip_test = True
+        torch.testing.assert_close(model(kp, conf, features(1), grid), single_context)
+        torch.testing.assert_close(model.train()(kp, conf), single)  # training sees one view

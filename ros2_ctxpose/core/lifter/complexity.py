@@ -5,7 +5,8 @@
 MACs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (FLOPs / 2; it counts the
 matrix multiplications and attention, not the elementwise ops). Latency is the median of repeated
 calls of the geometry-only path and of the context path on YOLO11n-shaped feature maps of a
-640x640 input.
+640x640 input. Both are measured as shipped: the geometry-only path includes the flip averaging
+(two rows per person) when the weights' ``flip_test`` is on.
 """
 
 from __future__ import annotations

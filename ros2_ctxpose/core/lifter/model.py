@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ros2_ctxpose.core.lifter.context import DeformableContext, weighted_centre_scale
-from ros2_ctxpose.core.skeleton import COCO17, H36M17
+from ros2_ctxpose.core.skeleton import COCO17, COCO17_FLIP, H36M17, H36M17_FLIP
 
 
 @dataclass
@@ -56,6 +56,10 @@ class LifterConfig:
     context_offset_range: float = 0.5
     #: Whether the context branch was ever trained on images (False for mocap-only weights).
     context_trained: bool = False
+    #: In eval mode, average the geometry-only prediction with that of the mirrored input (x
+    #: negated, left/right swapped), which is as valid a view of the same person; this halves
+    #: the model's left/right bias for the price of a second batch row per person.
+    flip_test: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,6 +116,7 @@ class ContextLifter(nn.Module):
         keep = torch.ones(cfg.num_joints_in)
         keep[list(cfg.masked_input_joints)] = 0.0
         self.register_buffer("input_keep", keep, persistent=False)
+        self.register_buffer("mirror_x", torch.tensor([-1.0, 1.0, 1.0]), persistent=False)
         self.joint_in = nn.Linear(3, cfg.dim)
         self.global_in = nn.Linear(3, cfg.dim)
         self.joint_embed = nn.Parameter(torch.zeros(1, cfg.num_joints_in + 1, cfg.dim))
@@ -146,12 +151,25 @@ class ContextLifter(nn.Module):
         """Lift ``kp_norm (B, 17, 2)`` with ``conf (B, 17)`` to ``(B, 17, 3)`` root-relative metres.
 
         With ``features`` (detector feature maps, one per level) and ``grid_xy (B, 17, 2)`` (the
-        keypoints in the maps' grid_sample coordinates) the context branch is used.
+        keypoints in the maps' grid_sample coordinates) the context branch is used (and no flip
+        averaging: it would need mirrored feature maps).
         """
         if kp_norm.ndim != 3 or kp_norm.shape[1:] != (self.config.num_joints_in, 2):
             raise ValueError(f"kp_norm must be (B, {self.config.num_joints_in}, 2), got {tuple(kp_norm.shape)}")
         if conf.shape != kp_norm.shape[:2]:
             raise ValueError(f"conf must be {tuple(kp_norm.shape[:2])}, got {tuple(conf.shape)}")
+        if features is None and self.config.flip_test and not self.training:
+            # Both views in one batch: one call instead of two.
+            mirrored = kp_norm[:, list(COCO17_FLIP)] * self.mirror_x[:2]
+            both = self._lift(torch.cat([kp_norm, mirrored]), torch.cat([conf, conf[:, list(COCO17_FLIP)]]))
+            direct, flipped = both.chunk(2)
+            return 0.5 * (direct + flipped[:, list(H36M17_FLIP)] * self.mirror_x)
+        return self._lift(kp_norm, conf, features, grid_xy, image_index)
+
+    def _lift(
+        self, kp_norm: Tensor, conf: Tensor, features: Sequence[Tensor] | None = None,
+        grid_xy: Tensor | None = None, image_index: Tensor | None = None,
+    ) -> Tensor:
         joint_feats, global_feats, conf = self.normalize_input(kp_norm, conf)
         # The joint embedding goes in before the context branch: where to look depends on which joint it is.
         joints = self.joint_in(joint_feats) + self.joint_embed[:, :-1]
