@@ -55,6 +55,27 @@ def test_tiny_training_run_logs_checkpoints_resumes_and_exports(tmp_path: Path) 
     assert model.config.dim == 16 and not model.config.context_trained
 
 
+def test_eval_h36m_prints_both_inputs_with_and_without_flip_averaging(tmp_path: Path, capsys) -> None:
+    if not (SHARED / "data" / "h36m").is_dir():
+        pytest.skip(f"shared data not found at {SHARED} (set CTXPOSE_SHARED)")
+    p = parser()
+    train = p.parse_args(["train", "--out", str(tmp_path), "--steps", "2", "--batch-size", "16", "--train-stride",
+                          "400", "--val-stride", "1000", "--dim", "16", "--depth", "1", "--heads", "2",
+                          "--threads", "1"])
+    assert train.func(train) == 0
+    printed = {}
+    for flag in ([], ["--no-flip-test"]):
+        args = p.parse_args(["eval-h36m", "--weights", str(tmp_path / "final.pt"), "--stride", "500", *flag])
+        capsys.readouterr()
+        assert args.func(args) == 0
+        printed[bool(flag)] = capsys.readouterr().out
+    assert "flip averaging on" in printed[False] and "flip averaging off" in printed[True]
+    for out in printed.values():
+        assert "exact 2D:" in out and "detector-like 2D:" in out
+    # The two views differ for an untrained model, so the figures must too.
+    assert printed[False].split("exact 2D:")[1] != printed[True].split("exact 2D:")[1]
+
+
 def test_resume_with_a_new_length_replans_the_schedule(tmp_path: Path) -> None:
     if not (SHARED / "data" / "h36m").is_dir():
         pytest.skip(f"shared data not found at {SHARED} (set CTXPOSE_SHARED)")

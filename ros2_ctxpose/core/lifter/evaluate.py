@@ -59,8 +59,10 @@ def evaluate_both(model: ContextLifter, data: EvalSet, seed: int = 0, progress: 
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     model = load_lifter(args.weights)
+    model.config.flip_test &= not args.no_flip_test
     data = load_eval_set(args.stride)
-    print(f"S11, every {args.stride}th frame x 4 cameras = {len(data.joints_cam)} samples", flush=True)
+    print(f"S11, every {args.stride}th frame x 4 cameras = {len(data.joints_cam)} samples; "
+          f"flip averaging {'on' if model.config.flip_test else 'off'}", flush=True)
     res = evaluate_both(model, data, args.seed, progress=True)
     print(f"exact 2D:         MPJPE {res['exact_mpjpe_mm']:6.1f} mm   PA-MPJPE {res['exact_pa_mpjpe_mm']:6.1f} mm")
     print(f"detector-like 2D: MPJPE {res['detlike_mpjpe_mm']:6.1f} mm   PA-MPJPE {res['detlike_pa_mpjpe_mm']:6.1f} mm (seed {args.seed})")
