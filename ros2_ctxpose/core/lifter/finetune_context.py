@@ -90,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"no annotations.json in {images}")
         return 2
     model = load_lifter(args.weights)
+    # One view everywhere: the context path cannot flip-average (no mirrored feature maps), so
+    # the geometry-only baseline must not either, or the comparison would not isolate context.
+    model.config.flip_test = False
     samples = load_annotated_samples(PoseDetector(device="cpu"), images)
     print(f"{len(samples)} annotated frames with a detected person")
     rows = leave_one_dataset_out(model, samples, args.steps, args.lr, args.train_geometry)
