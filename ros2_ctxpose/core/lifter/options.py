@@ -12,7 +12,8 @@ from pathlib import Path
 
 @dataclass
 class TrainConfig:
-    """Mocap training settings; the defaults are those of the shipped weights (see MODEL_CARD.md)."""
+    """Mocap training settings; the defaults are those of the shipped weights' first stage (the
+    second only adds ``--steps 28000 --resume``; see MODEL_CARD.md)."""
 
     out: str = "runs/lifter"
     steps: int = 10000
