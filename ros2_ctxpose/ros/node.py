@@ -106,9 +106,10 @@ class DepthBuffer:
         """The stored depth image closest to ``stamp_ns`` within ``max_offset_s``, waiting up to
         ``wait_s`` for it while none is close enough; None if none came."""
         def best() -> Optional[Image]:
-            offsets = [(abs(RosTime.from_msg(m.header.stamp).nanoseconds - stamp_ns), i) for i, m in enumerate(self._msgs)]
-            offset, i = min(offsets, default=(None, -1))
-            return self._msgs[i] if offset is not None and offset <= max_offset_s * 1e9 else None
+            def offset(m: Image) -> int:
+                return abs(RosTime.from_msg(m.header.stamp).nanoseconds - stamp_ns)
+            closest = min(self._msgs, key=offset, default=None)
+            return closest if closest is not None and offset(closest) <= max_offset_s * 1e9 else None
 
         with self._cond:
             return self._cond.wait_for(best, wait_s)

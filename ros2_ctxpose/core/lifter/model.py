@@ -57,8 +57,8 @@ class LifterConfig:
     #: Whether the context branch was ever trained on images (False for mocap-only weights).
     context_trained: bool = False
     #: In eval mode, average the geometry-only prediction with that of the mirrored input (x
-    #: negated, left/right swapped), which is as valid a view of the same person; this halves
-    #: the model's left/right bias for the price of a second batch row per person.
+    #: negated, left/right swapped), which is as valid a view of the same person; this cancels
+    #: any left/right asymmetry the model learned, for the price of a second batch row per person.
     flip_test: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
