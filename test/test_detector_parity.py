@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from ros2_ctxpose.core.detector import PoseDetector, default_weights_path
+from ros2_ctxpose.core.detector import PoseDetector
 from ros2_ctxpose.core.detector.postprocess import box_iou
 
 SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
@@ -86,14 +86,10 @@ def test_final_detections_match_every_golden_image(detector: PoseDetector,
           f"{box_err.mean():.2e} px; keypoint |d| max {kpt_err.max():.2e} mean {kpt_err.mean():.2e} px")
 
 
-def test_cpu_bf16_stays_close_to_the_original(golden: dict[str, np.ndarray]) -> None:
+def test_cpu_bf16_stays_close_to_the_original(detector: PoseDetector, golden: dict[str, np.ndarray]) -> None:
     """The opt-in bf16 CPU path trades exactness for speed; it must still find the same people
     with keypoints a few pixels from the original (measured here: 1-2 px mean)."""
-    try:
-        default_weights_path()
-    except FileNotFoundError as e:
-        pytest.skip(str(e))
-    detector = PoseDetector(device="cpu", cpu_bf16=True)
+    detector = PoseDetector(device="cpu", cpu_bf16=True)  # the fixture only proves the weights exist
     errors = []
     for name in ("coco/bus.jpg", "coco/zidane.jpg"):
         det = detector.detect(cv2.imread(str(IMAGES / name)))

@@ -16,6 +16,18 @@ from ros2_ctxpose.core.lifter import load_lifter
 SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 
 
+#: A model and data small enough for a training run of a few seconds.
+TINY = ["--train-stride", "400", "--val-stride", "1000", "--dim", "16", "--depth", "1", "--heads", "2",
+        "--threads", "1"]
+
+
+@pytest.fixture
+def h36m() -> None:
+    """Skip unless the shared Human3.6M mocap is there."""
+    if not (SHARED / "data" / "h36m").is_dir():
+        pytest.skip(f"shared data not found at {SHARED} (set CTXPOSE_SHARED)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ctxpose")
     register(p.add_subparsers(dest="command", required=True))
@@ -31,11 +43,8 @@ def test_subcommands_are_registered_with_their_functions() -> None:
     assert callable(args.func) and args.steps == 3
 
 
-def test_tiny_training_run_logs_checkpoints_resumes_and_exports(tmp_path: Path) -> None:
-    if not (SHARED / "data" / "h36m").is_dir():
-        pytest.skip(f"shared data not found at {SHARED} (set CTXPOSE_SHARED)")
-    common = ["--steps", "4", "--batch-size", "32", "--train-stride", "400", "--val-stride", "1000",
-              "--dim", "16", "--depth", "1", "--heads", "2", "--eval-every", "2", "--threads", "1"]
+def test_tiny_training_run_logs_checkpoints_resumes_and_exports(h36m: None, tmp_path: Path) -> None:
+    common = ["--steps", "4", "--batch-size", "32", "--eval-every", "2", *TINY]
     p = parser()
     for argv in (["--stop-at", "2"], ["--resume"]):
         args = p.parse_args(["train", "--out", str(tmp_path / "split"), *common, *argv])
@@ -55,13 +64,9 @@ def test_tiny_training_run_logs_checkpoints_resumes_and_exports(tmp_path: Path) 
     assert model.config.dim == 16 and not model.config.context_trained
 
 
-def test_eval_h36m_prints_both_inputs_with_and_without_flip_averaging(tmp_path: Path, capsys) -> None:
-    if not (SHARED / "data" / "h36m").is_dir():
-        pytest.skip(f"shared data not found at {SHARED} (set CTXPOSE_SHARED)")
+def test_eval_h36m_prints_both_inputs_with_and_without_flip_averaging(h36m: None, tmp_path: Path, capsys) -> None:
     p = parser()
-    train = p.parse_args(["train", "--out", str(tmp_path), "--steps", "2", "--batch-size", "16", "--train-stride",
-                          "400", "--val-stride", "1000", "--dim", "16", "--depth", "1", "--heads", "2",
-                          "--threads", "1"])
+    train = p.parse_args(["train", "--out", str(tmp_path), "--steps", "2", "--batch-size", "16", *TINY])
     assert train.func(train) == 0
     printed = {}
     for flag in ([], ["--no-flip-test"]):
@@ -76,11 +81,8 @@ def test_eval_h36m_prints_both_inputs_with_and_without_flip_averaging(tmp_path: 
     assert printed[False].split("exact 2D:")[1] != printed[True].split("exact 2D:")[1]
 
 
-def test_resume_with_a_new_length_replans_the_schedule(tmp_path: Path) -> None:
-    if not (SHARED / "data" / "h36m").is_dir():
-        pytest.skip(f"shared data not found at {SHARED} (set CTXPOSE_SHARED)")
-    common = ["--out", str(tmp_path), "--batch-size", "16", "--train-stride", "400", "--val-stride", "1000",
-              "--dim", "16", "--depth", "1", "--heads", "2", "--eval-every", "2", "--threads", "1"]
+def test_resume_with_a_new_length_replans_the_schedule(h36m: None, tmp_path: Path) -> None:
+    common = ["--out", str(tmp_path), "--batch-size", "16", "--eval-every", "2", *TINY]
     p = parser()
     for argv in (["--steps", "10", "--stop-at", "2"], ["--steps", "4", "--resume"]):
         args = p.parse_args(["train", *common, *argv])

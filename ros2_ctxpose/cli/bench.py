@@ -35,8 +35,6 @@ STAGE_DEFINITIONS = {
     "placement": "root placement, projection and result assembly (timings_ms['placement'])",
     "total": "decode + wall time of the pipeline call",
 }
-#: Horizontal field of view assumed for images without calibrated intrinsics.
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` subcommand to the ``ctxpose`` parser."""

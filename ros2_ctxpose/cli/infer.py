@@ -145,12 +145,6 @@ def overlay_name(frame_name: str, video: str | None, index: int) -> str:
     return name if Path(name).suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else name + ".png"
 
 
-def track_ids(tracker: Any, people: list[Any]) -> np.ndarray:
-    """Tracking ids for one video frame's people (``Tracker.update`` on boxes and keypoints)."""
-    return tracker.update(np.array([p.bbox_xyxy for p in people]).reshape(-1, 4),
-                          np.array([p.keypoints_2d for p in people]).reshape(-1, 17, 3))
-
-
 def run(args: argparse.Namespace) -> int:
     import cv2
 
@@ -193,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
                 if frame.video != current_video:
                     tracker.reset()
                     current_video = frame.video
-                ids = track_ids(tracker, result.people)
+                ids = tracker.update_people(result.people)
             line["latency_ms"] = round(result.timings_ms["total"], 2)
             line["people"] = [person_record(p, i) for p, i in zip(result.people, ids)]
             print(json.dumps(line), file=out, flush=True)

@@ -10,7 +10,7 @@ people walking past each other). New ids come from a counter and are never reuse
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, Sequence
 
 import numpy as np
 
@@ -122,6 +122,11 @@ class Tracker:
             ids[det] = self._next_id
             self._next_id += 1
         return ids
+
+    def update_people(self, people: Sequence[Any]) -> np.ndarray:
+        """``update`` for a pipeline result's people (anything with ``bbox_xyxy`` and ``keypoints_2d``)."""
+        return self.update(np.array([p.bbox_xyxy for p in people]).reshape(-1, 4),
+                           np.array([p.keypoints_2d for p in people]).reshape(-1, 17, 3))
 
     def _associate(self, boxes: np.ndarray, kps: np.ndarray | None) -> list[tuple[int, int]]:
         if not len(boxes) or not self._tracks:

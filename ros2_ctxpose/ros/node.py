@@ -238,9 +238,7 @@ class Pose3DNode(Node):
 
         result = self.pipeline(image, camera, bgr=True, depth=depth, depth_scale=depth_scale)
         people = result.people
-        ids = self.tracker.update(
-            np.array([p.bbox_xyxy for p in people]).reshape(-1, 4),
-            np.array([p.keypoints_2d for p in people]).reshape(-1, 17, 3))
+        ids = self.tracker.update_people(people)
 
         latency = self._latency(msg.header.stamp, arrived)
         skeletons = skeleton_array(header, people, ids.tolist(), latency.to_msg())

@@ -117,6 +117,8 @@ class ContextLifter(nn.Module):
         keep[list(cfg.masked_input_joints)] = 0.0
         self.register_buffer("input_keep", keep, persistent=False)
         self.register_buffer("mirror_x", torch.tensor([-1.0, 1.0, 1.0]), persistent=False)
+        self.register_buffer("coco_flip", torch.tensor(COCO17_FLIP), persistent=False)
+        self.register_buffer("h36m_flip", torch.tensor(H36M17_FLIP), persistent=False)
         self.joint_in = nn.Linear(3, cfg.dim)
         self.global_in = nn.Linear(3, cfg.dim)
         self.joint_embed = nn.Parameter(torch.zeros(1, cfg.num_joints_in + 1, cfg.dim))
@@ -160,10 +162,10 @@ class ContextLifter(nn.Module):
             raise ValueError(f"conf must be {tuple(kp_norm.shape[:2])}, got {tuple(conf.shape)}")
         if features is None and self.config.flip_test and not self.training:
             # Both views in one batch: one call instead of two.
-            mirrored = kp_norm[:, list(COCO17_FLIP)] * self.mirror_x[:2]
-            both = self._lift(torch.cat([kp_norm, mirrored]), torch.cat([conf, conf[:, list(COCO17_FLIP)]]))
+            mirrored = kp_norm[:, self.coco_flip] * self.mirror_x[:2]
+            both = self._lift(torch.cat([kp_norm, mirrored]), torch.cat([conf, conf[:, self.coco_flip]]))
             direct, flipped = both.chunk(2)
-            return 0.5 * (direct + flipped[:, list(H36M17_FLIP)] * self.mirror_x)
+            return 0.5 * (direct + flipped[:, self.h36m_flip] * self.mirror_x)
         return self._lift(kp_norm, conf, features, grid_xy, image_index)
 
     def _lift(
