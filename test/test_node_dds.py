@@ -281,8 +281,11 @@ def test_poses_have_plausible_bones_heights_and_distances(played: Played) -> Non
             joints = joints_of(s)
             bones = np.array([np.linalg.norm(joints[c] - joints[p]) for p, c in H36M17_BONES])
             assert ((bones > 0.03) & (bones < 0.7)).all(), np.round(bones, 3)
-            height = np.linalg.norm(joints[head_top] - joints[ankles].mean(axis=0))
-            assert 1.2 < height < 2.2, height
+            # Height only where the detector saw the ankles: a box on one person's upper half (frame
+            # 136 has one, ankle confidence 0.13) leaves the legs to the lifter's guess.
+            if min(s.keypoints_2d[3 * 15 + 2], s.keypoints_2d[3 * 16 + 2]) >= 0.3:
+                height = np.linalg.norm(joints[head_top] - joints[ankles].mean(axis=0))
+                assert 1.2 < height < 2.2, height
             assert 1.0 < joints[0, 2] < 60.0, f"root depth {joints[0, 2]:.1f} m"
             # Standing people: the head is above the ankles in the image (y down in the optical frame).
             assert joints[head_top, 1] < joints[ankles, 1].min()

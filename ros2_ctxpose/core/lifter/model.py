@@ -39,7 +39,7 @@ class LifterConfig:
     """Everything needed to rebuild a ContextLifter; stored beside the weights."""
 
     dim: int = 128
-    depth: int = 4
+    depth: int = 6
     heads: int = 4
     mlp_ratio: float = 2.0
     dropout: float = 0.0

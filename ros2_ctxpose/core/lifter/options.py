@@ -13,7 +13,7 @@ from pathlib import Path
 @dataclass
 class TrainConfig:
     """Mocap training settings; the defaults are those of the shipped weights' first stage (the
-    second only adds ``--steps 28000 --resume``; see MODEL_CARD.md)."""
+    later stages only resume with longer schedules; see MODEL_CARD.md)."""
 
     out: str = "runs/lifter"
     steps: int = 10000
@@ -35,8 +35,8 @@ class TrainConfig:
     seed: int = 0
     #: One thread: on 2 cores shared with other jobs, two threads ran 2-4x slower (spinning).
     threads: int = 1
-    dim: int = 96
-    depth: int = 4
+    dim: int = 128
+    depth: int = 6
     heads: int = 4
     mlp_ratio: float = 2.0
 
