@@ -40,7 +40,7 @@ from tf2_msgs.msg import TFMessage  # noqa: E402
 from transforms3d.quaternions import quat2mat  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
-from ros2_ctxpose.core.skeleton import H36M17, H36M17_BONES, index_of  # noqa: E402
+from ros2_ctxpose.core.skeleton import COCO17, H36M17, H36M17_BONES, index_of  # noqa: E402
 from ros2_ctxpose.msg import Skeleton3D, Skeleton3DArray  # noqa: E402
 from ros2_ctxpose.ros.demo_publisher import camera_info_for, demo_video_path  # noqa: E402
 from ros2_ctxpose.ros.image_codec import bgr8_message  # noqa: E402
@@ -276,6 +276,7 @@ def test_real_footage_gives_both_people_in_3d(played: Played) -> None:
 
 def test_poses_have_plausible_bones_heights_and_distances(played: Played) -> None:
     head_top, ankles = index_of(H36M17, "head_top"), [index_of(H36M17, "left_ankle"), index_of(H36M17, "right_ankle")]
+    ankle_conf = [3 * index_of(COCO17, name) + 2 for name in ("left_ankle", "right_ankle")]  # in keypoints_2d
     for _, result in played.sent:
         for s in result.skeletons:
             joints = joints_of(s)
@@ -283,7 +284,7 @@ def test_poses_have_plausible_bones_heights_and_distances(played: Played) -> Non
             assert ((bones > 0.03) & (bones < 0.7)).all(), np.round(bones, 3)
             # Height only where the detector saw the ankles: a box on one person's upper half (frame
             # 136 has one, ankle confidence 0.13) leaves the legs to the lifter's guess.
-            if min(s.keypoints_2d[3 * 15 + 2], s.keypoints_2d[3 * 16 + 2]) >= 0.3:
+            if min(s.keypoints_2d[i] for i in ankle_conf) >= 0.3:
                 height = np.linalg.norm(joints[head_top] - joints[ankles].mean(axis=0))
                 assert 1.2 < height < 2.2, height
             assert 1.0 < joints[0, 2] < 60.0, f"root depth {joints[0, 2]:.1f} m"
