@@ -12,6 +12,8 @@ import torch
 
 from ros2_ctxpose.cli.train import register
 from ros2_ctxpose.core.lifter import load_lifter
+from ros2_ctxpose.core.lifter.evaluate import noise_ablation
+from ros2_ctxpose.core.lifter.synthetic_2d import DetectorNoise
 
 SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 
@@ -79,6 +81,33 @@ def test_eval_h36m_prints_both_inputs_with_and_without_flip_averaging(h36m: None
         assert "exact 2D:" in out and "detector-like 2D:" in out
     # The two views differ for an untrained model, so the figures must too.
     assert printed[False].split("exact 2D:")[1] != printed[True].split("exact 2D:")[1]
+
+
+def test_noise_ablation_switches_on_one_corruption_at_a_time() -> None:
+    full = DetectorNoise()
+    variants = noise_ablation(full)
+    assert list(variants) == ["jitter only", "outlier only", "missing only", "swap only", "occluded legs only"]
+    kinds = ("outlier_prob", "missing_prob", "swap_prob", "occluded_legs_prob")
+    assert variants["jitter only"].level == full.level and not any(getattr(variants["jitter only"], k) for k in kinds)
+    for kind, (name, noise) in zip(kinds, list(variants.items())[1:]):
+        assert noise.level == (0.0, 0.0), name
+        assert {k: getattr(noise, k) for k in kinds} == {k: getattr(full, k) if k == kind else 0.0 for k in kinds}, name
+
+
+def test_eval_h36m_noise_ablation_prints_a_row_per_corruption(h36m: None, tmp_path: Path, capsys) -> None:
+    p = parser()
+    train = p.parse_args(["train", "--out", str(tmp_path), "--steps", "2", "--batch-size", "16", *TINY])
+    assert train.func(train) == 0
+    args = p.parse_args(["eval-h36m", "--weights", str(tmp_path / "final.pt"), "--stride", "500", "--noise-ablation"])
+    capsys.readouterr()
+    assert args.func(args) == 0
+    rows = {}
+    for line in capsys.readouterr().out.splitlines():
+        if line[:20].strip() in {"exact 2D", "detector-like 2D", *noise_ablation()}:
+            rows[line[:20].strip()] = [float(x) for x in line[20:].split()]
+    assert len(rows) == 7 and all(len(r) == 4 and min(r) > 0 for r in rows.values())
+    # Each corruption changes the input, so no ablation row may equal the exact-2D row.
+    assert all(rows[name] != rows["exact 2D"] for name in noise_ablation())
 
 
 def test_resume_with_a_new_length_replans_the_schedule(h36m: None, tmp_path: Path) -> None:

@@ -3,13 +3,14 @@
 S11 mocap is projected through S11's 4 real cameras (every ``stride``-th frame of the 50 Hz
 mocap). Two inputs: (a) exact 2D, the projection of the COCO points (mapped from H36M with the
 documented offsets, eyes/ears masked), and (b) detector-like 2D, the training noise model with a
-fixed seed. Only truncation at the image border changes (a).
+fixed seed. Only truncation at the image border changes (a). ``--noise-ablation`` also runs (b)
+with one kind of corruption at a time, to show which one the detector-like error comes from.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from tqdm import tqdm
@@ -37,17 +38,33 @@ def evaluate(
     model: ContextLifter, data: EvalSet, noise: DetectorNoise | None, seed: int = 0, batch_size: int = 4096,
     progress: bool = False,
 ) -> dict[str, float]:
-    """Mean MPJPE and PA-MPJPE (mm) of ``model`` on ``data`` with exact (noise None) or noisy 2D."""
+    """Mean errors (mm) of ``model`` on ``data`` with exact (noise None) or noisy 2D: MPJPE,
+    PA-MPJPE, and the MPJPE's two parts, the mean image-plane (x, y) and depth (|z|) error per joint."""
     model.eval()
     gen = torch.Generator().manual_seed(seed)
-    err, pa_err = [], []
+    sums = dict.fromkeys(("mpjpe_mm", "pa_mpjpe_mm", "xy_mm", "z_mm"), 0.0)
     starts = range(0, len(data.joints_cam), batch_size)
     for i in tqdm(starts, desc="eval", disable=not progress, leave=False):
         kp, conf, target = lifter_sample(data.joints_cam[i:i + batch_size], data.bounds[i:i + batch_size], noise, gen)
         pred = model(kp, conf)
-        err.append(mpjpe(pred, target))
-        pa_err.append(pa_mpjpe(pred, target))
-    return {"mpjpe_mm": 1000 * torch.cat(err).mean().item(), "pa_mpjpe_mm": 1000 * torch.cat(pa_err).mean().item()}
+        diff = pred - target
+        sums["mpjpe_mm"] += mpjpe(pred, target).sum().item()
+        sums["pa_mpjpe_mm"] += pa_mpjpe(pred, target).sum().item()
+        sums["xy_mm"] += diff[..., :2].norm(dim=-1).mean(-1).sum().item()
+        sums["z_mm"] += diff[..., 2].abs().mean(-1).sum().item()
+    return {k: 1000 * v / len(data.joints_cam) for k, v in sums.items()}
+
+
+def noise_ablation(noise: DetectorNoise = DetectorNoise()) -> dict[str, DetectorNoise]:
+    """``noise`` taken apart: the Gaussian jitter alone, then each discrete corruption alone
+    (no jitter). Confidences still fall with the damage, as in ``noise``."""
+    off = {"outlier_prob": 0.0, "missing_prob": 0.0, "swap_prob": 0.0, "occluded_legs_prob": 0.0}
+    no_jitter = replace(noise, level=(0.0, 0.0), **off)
+    return {
+        "jitter only": replace(noise, **off),
+        **{f"{key.removesuffix('_prob').replace('_', ' ')} only": replace(no_jitter, **{key: getattr(noise, key)})
+           for key in off},
+    }
 
 
 def evaluate_both(model: ContextLifter, data: EvalSet, seed: int = 0, progress: bool = False) -> dict[str, float]:
@@ -63,9 +80,16 @@ def run(args: argparse.Namespace) -> int:
     data = load_eval_set(args.stride)
     print(f"S11, every {args.stride}th frame x 4 cameras = {len(data.joints_cam)} samples; "
           f"flip averaging {'on' if model.config.flip_test else 'off'}", flush=True)
-    res = evaluate_both(model, data, args.seed, progress=True)
-    print(f"exact 2D:         MPJPE {res['exact_mpjpe_mm']:6.1f} mm   PA-MPJPE {res['exact_pa_mpjpe_mm']:6.1f} mm")
-    print(f"detector-like 2D: MPJPE {res['detlike_mpjpe_mm']:6.1f} mm   PA-MPJPE {res['detlike_pa_mpjpe_mm']:6.1f} mm (seed {args.seed})")
+    exact = evaluate(model, data, None, args.seed, progress=True)
+    detlike = evaluate(model, data, DetectorNoise(), args.seed, progress=True)
+    print(f"exact 2D:         MPJPE {exact['mpjpe_mm']:6.1f} mm   PA-MPJPE {exact['pa_mpjpe_mm']:6.1f} mm")
+    print(f"detector-like 2D: MPJPE {detlike['mpjpe_mm']:6.1f} mm   PA-MPJPE {detlike['pa_mpjpe_mm']:6.1f} mm (seed {args.seed})")
+    if args.noise_ablation:
+        rows = {"exact 2D": exact, "detector-like 2D": detlike}
+        rows.update((name, evaluate(model, data, noise, args.seed, progress=True)) for name, noise in noise_ablation().items())
+        print("input                  MPJPE  PA-MPJPE  image-plane  depth (mm)")
+        for name, r in rows.items():
+            print(f"{name:20s} {r['mpjpe_mm']:7.1f} {r['pa_mpjpe_mm']:9.1f} {r['xy_mm']:12.1f} {r['z_mm']:6.1f}")
     return 0
 
 

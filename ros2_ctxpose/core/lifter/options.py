@@ -55,6 +55,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-flip-test", action="store_true",
                         help="one view per pose instead of averaging with the mirrored input")
+    parser.add_argument("--noise-ablation", action="store_true",
+                        help="also evaluate each kind of detector-like corruption alone, with image-plane and depth errors")
 
 
 def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
