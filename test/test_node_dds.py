@@ -42,7 +42,8 @@ from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
 from ros2_ctxpose.core.skeleton import COCO17, H36M17, H36M17_BONES, index_of  # noqa: E402
 from ros2_ctxpose.msg import Skeleton3D, Skeleton3DArray  # noqa: E402
-from ros2_ctxpose.ros.demo_publisher import camera_info_for, demo_video_path  # noqa: E402
+from ros2_ctxpose.core.media import demo_video_path  # noqa: E402
+from ros2_ctxpose.ros.demo_publisher import camera_info_for  # noqa: E402
 from ros2_ctxpose.ros.image_codec import bgr8_message  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,6 +11,7 @@ import pytest
 
 from ros2_ctxpose.core.camera import CameraModel
 from ros2_ctxpose.core.lifter import ContextLifter, LifterConfig
+from ros2_ctxpose.core.media import demo_video_path
 from ros2_ctxpose.core.pipeline import Pose3DPipeline
 from ros2_ctxpose.core.placement import ROOT_FROM_DEPTH, ROOT_FROM_INTRINSICS, ROOT_SCALE_UNKNOWN
 from ros2_ctxpose.core.skeleton import COCO_H36M_SHARED, H36M17, H36M17_BONES
@@ -106,6 +107,30 @@ def test_max_people_keeps_the_best_scores(pipeline: Pose3DPipeline, bus: np.ndar
     scores = [p.score for p in few(bus, _calibrated(bus)).people]
     all_scores = sorted((p.score for p in pipeline(bus, _calibrated(bus)).people), reverse=True)
     assert scores == pytest.approx(all_scores[:2])
+
+
+def test_partial_duplicate_of_a_walker_is_dropped(pipeline: Pose3DPipeline) -> None:
+    """Frame 123 of Sports2D's demo clip: YOLO11n also boxes the upper half of the left walker
+    (score 0.3, box IoU 0.47 with the full one, so NMS keeps it); it must not become a third person."""
+    try:
+        video = cv2.VideoCapture(str(demo_video_path()))
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    for _ in range(124):
+        ok, frame = video.read()
+        assert ok, "demo.mp4 ended early"
+    camera = _calibrated(frame)
+    keep_all = Pose3DPipeline(pipeline.detector, pipeline.lifter, duplicate_oks=1.0)(frame, camera).people
+    people = pipeline(frame, camera).people
+    assert len(keep_all) == 3 and len(people) == 2
+    dropped, = [p for p in keep_all if not any(np.array_equal(p.bbox_xyxy, q.bbox_xyxy) for q in people)]
+    x0, y0, x1, y1 = dropped.bbox_xyxy
+    assert any(b[0] - 5 <= x0 and b[1] - 5 <= y0 and x1 <= b[2] + 5 and y1 <= b[3] for b in (q.bbox_xyxy for q in people))
+
+
+def test_duplicate_oks_must_be_a_similarity() -> None:
+    with pytest.raises(ValueError, match="duplicate_oks"):
+        Pose3DPipeline(object(), ContextLifter(LifterConfig(dim=16, depth=1, heads=2)), duplicate_oks=0.0)
 
 
 def test_no_people_and_empty_images(pipeline: Pose3DPipeline) -> None:

@@ -7,6 +7,7 @@ must cost one error line, not the run. Every failure therefore becomes a ``Frame
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,3 +113,18 @@ def iter_frames(paths: Iterable[str | Path]) -> Iterator[Frame]:
                 yield Frame(str(path), read_image(path))
             except (OSError, MediaError) as exc:
                 yield Frame(str(path), None, str(exc))
+
+
+#: The two-person demo clip inside the sports2d wheel.
+DEMO_VIDEO = ("Sports2D", "Demo", "demo.mp4")
+
+
+def demo_video_path() -> Path:
+    """Path of Sports2D's demo.mp4, found without importing Sports2D (its imports need more packages)."""
+    spec = importlib.util.find_spec(DEMO_VIDEO[0])
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(root).joinpath(*DEMO_VIDEO[1:])
+        if path.is_file():
+            return path
+    raise FileNotFoundError("the demo video Sports2D/Demo/demo.mp4 is not installed: "
+                            "pip install --no-deps sports2d==0.8.34 (scripts/bootstrap.sh does this)")

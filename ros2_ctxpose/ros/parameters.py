@@ -133,6 +133,9 @@ class NodeSettings:
                                      range=(0.01, 1.0))
     nms_iou_threshold: float = _param(0.7, "IoU above which overlapping detections are merged.",
                                       range=(0.05, 1.0))
+    duplicate_oks_threshold: float = _param(0.5, "Keypoint similarity (OKS) above which a lower-scoring "
+                                            "detection is the same person again and is dropped; 1 = keep all.",
+                                            range=(0.05, 1.0))
     keypoint_threshold: float = _param(0.3, "Keypoints below this confidence count as unseen.",
                                        range=(0.0, 1.0))
     max_people: int = _param(10, "At most this many people per frame (highest scores first).",
