@@ -50,6 +50,13 @@ def test_each_duplicate_is_judged_against_kept_people_only() -> None:
     assert distinct_people(kps, boxes, 0.5).tolist() == [0, 1]
 
 
+def test_people_with_broken_keypoints_are_kept_not_dropped() -> None:
+    kp, box = _person(100)
+    broken = kp.copy()
+    broken[:, :2] = np.nan
+    assert distinct_people(np.stack([kp, broken]), np.stack([box, box]), 0.5).tolist() == [0, 1]
+
+
 @pytest.mark.parametrize("n", [0, 1])
 def test_no_or_one_person(n: int) -> None:
     kp, box = _person(100)

@@ -28,6 +28,6 @@ def distinct_people(keypoints: np.ndarray, boxes_xyxy: np.ndarray, oks_threshold
     similarity = keypoint_similarity(keypoints, keypoints, boxes_xyxy)
     keep: list[int] = []
     for i in range(n):
-        if all(similarity[i, j] <= oks_threshold for j in keep):
+        if not any(similarity[i, j] > oks_threshold for j in keep):  # NaN (broken keypoints): kept
             keep.append(i)
     return np.array(keep, dtype=np.int64)
