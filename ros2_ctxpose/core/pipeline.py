@@ -136,9 +136,10 @@ class Pose3DPipeline:
         det = self.detector.detect(image, bgr=bgr)
         _sync(self.device)
         timings["detector"] = _ms(t)
-        order = np.argsort(-np.asarray(det.scores), kind="stable")
+        all_scores = np.asarray(det.scores, dtype=np.float64)
         all_keypoints = np.asarray(det.keypoints, dtype=np.float64)
         all_boxes = np.asarray(det.boxes_xyxy, dtype=np.float64)
+        order = np.argsort(-all_scores, kind="stable")
         order = order[distinct_people(all_keypoints[order], all_boxes[order], self.duplicate_oks)]
         order = order[: self.max_people]
         if order.size == 0:
@@ -164,7 +165,7 @@ class Pose3DPipeline:
         joints_uv = camera.project(joints)
         joints_conf = h36m_confidence(conf)
         boxes = all_boxes[order]
-        scores = np.asarray(det.scores, dtype=np.float64)[order]
+        scores = all_scores[order]
         people = [
             Person3D(score=float(scores[i]), bbox_xyxy=boxes[i], keypoints_2d=keypoints[i],
                      joints_3d=joints[i], joints_uv=joints_uv[i], joints_conf=joints_conf[i],

@@ -34,6 +34,8 @@ from ros2_ctxpose.ros.tf_frames import tf_sender
 
 #: Horizontal field of view stated for the demo footage (it has no calibration).
 DEMO_HFOV_DEG = 65.0
+
+
 def camera_info_for(width: int, height: int, hfov_deg: float, header: Header) -> CameraInfo:
     """CameraInfo of a centred, distortion-free camera with the given horizontal field of view."""
     K = CameraModel.from_fov(width, height, hfov_deg).K
