@@ -3,7 +3,7 @@
 YOLO-pose's non-maximum suppression compares boxes only, so a box around the upper half of a
 person (a partial detection, IoU about 0.5 with the full box) can survive beside the full one,
 and the lifter then turns it into a phantom skeleton with guessed legs (Sports2D's demo clip
-has one in 15 of its 230 frames). Its keypoints sit on the full detection's, which a second
+has one in 13 of its 230 frames). Its keypoints sit on the full detection's, which a second
 person's never do, even when their boxes overlap: keypoint similarity (OKS, as in the OKS-NMS of
 top-down pose estimators) tells the two cases apart where box IoU cannot.
 """
