@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ros2_ctxpose.core.detector import Letterbox, sample_features
+from ros2_ctxpose.core.detector.features import crop_people
 from ros2_ctxpose.core.detector.postprocess import box_iou, nms, postprocess
 
 
@@ -142,3 +143,44 @@ def test_sample_features_validates_shapes() -> None:
         sample_features([torch.zeros(1, 2, 3, 3)], torch.zeros(4, 2))
     with pytest.raises(ValueError, match="does not match grid batch"):
         sample_features([torch.zeros(2, 2, 3, 3)], torch.zeros(1, 4, 2))
+
+
+# ------------------------------------------------------------------------------ person crops
+
+
+def test_person_crops_read_the_maps_at_the_right_place_on_every_level() -> None:
+    """Maps whose value is the input x coordinate: each crop cell must hold the x of its centre,
+    and a joint's crop coordinate must point at that joint (so the lifter samples where it is)."""
+    lb = Letterbox.fit((240, 320), imgsz=128, stride=32, rect=True)  # scale 0.4, input 96x128, no pad
+    strides = (4, 8, 16, 32)
+    maps = []
+    for s in strides:
+        h, w = lb.input_hw[0] // s, lb.input_hw[1] // s
+        x = (torch.arange(w, dtype=torch.float64) + 0.5) * s
+        maps.append(x.expand(1, 1, h, w).clone())
+    box = torch.tensor([[100.0, 60.0, 180.0, 200.0]], dtype=torch.float64)  # 80 x 140 px, original
+    joints = torch.tensor([[[140.0, 130.0], [110.0, 70.0]]], dtype=torch.float64)
+    people = crop_people(maps, lb, box, joints, sizes=(8, 8, 4, 4), margin=1.0)
+    side = 140 * 0.4
+    np.testing.assert_allclose(people.boxes_input[0].numpy(), [56 - side / 2, 52 - side / 2, 56 + side / 2, 52 + side / 2])
+    for crop in people.crops[:2]:  # fine levels: bilinear on a linear map is exact inside the input
+        n = crop.shape[-1]
+        centres = 56 - side / 2 + (torch.arange(n, dtype=torch.float64) + 0.5) * side / n
+        np.testing.assert_allclose(crop[0, 0, n // 2].numpy(), centres.numpy(), atol=1e-9)
+    expected = (lb.to_input(joints.numpy()[0]) - [56.0, 52.0]) / (side / 2)
+    np.testing.assert_allclose(people.joints_grid[0].numpy(), expected)
+    (at_joint,) = sample_features([people.crops[0]], people.joints_grid[:, :1].float().double())
+    np.testing.assert_allclose(at_joint[0, 0, 0].item(), lb.to_input(joints.numpy()[0, 0])[0], atol=0.3)
+
+
+def test_person_crops_read_zeros_outside_the_image_and_take_each_persons_image() -> None:
+    lb = Letterbox.fit((64, 64), imgsz=64, stride=32)
+    maps = [torch.stack([torch.full((1, 8, 8), 1.0), torch.full((1, 8, 8), 2.0)])]
+    boxes = torch.tensor([[0.0, 0.0, 64.0, 64.0], [16.0, 16.0, 48.0, 48.0]])
+    joints = torch.zeros(2, 17, 2)
+    people = crop_people(maps, lb, boxes, joints, sizes=(4,), margin=2.0, image_index=torch.tensor([0, 1]))
+    first, second = people.crops[0][:, 0]
+    assert first[0, 0] == 0.0 and first[1:3, 1:3].eq(1.0).all()  # the margin reaches past the image
+    assert second.eq(2.0).all()
+    with pytest.raises(ValueError, match="crop sizes"):
+        crop_people(maps, lb, boxes, joints, sizes=(4, 4), margin=1.0)

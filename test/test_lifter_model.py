@@ -9,7 +9,7 @@ from ros2_ctxpose.core.lifter import ContextLifter, LifterConfig
 from ros2_ctxpose.core.skeleton import COCO17_FLIP, H36M17_FLIP
 
 CHANNELS = (64, 128, 128, 256)
-STRIDES = (4, 8, 16, 32)
+CROP_SIZES = LifterConfig().context_crop_sizes
 
 
 def small_model() -> ContextLifter:
@@ -27,9 +27,10 @@ def inputs(batch: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     return kp, conf
 
 
-def features(images: int = 1, size: int = 128) -> list[torch.Tensor]:
+def crops(people: int = 3) -> list[torch.Tensor]:
+    """Random per-person feature crops of every level, shaped as ``crop_people`` returns them."""
     g = torch.Generator().manual_seed(2)
-    return [torch.randn(images, c, size // s, size // s, generator=g) for c, s in zip(CHANNELS, STRIDES)]
+    return [torch.randn(people, c, s, s, generator=g) for c, s in zip(CHANNELS, CROP_SIZES)]
 
 
 def test_geometry_only_output_is_root_relative_h36m17() -> None:
@@ -41,14 +42,17 @@ def test_geometry_only_output_is_root_relative_h36m17() -> None:
     assert out[:, 1:].abs().sum() > 0
 
 
-def test_context_path_runs_for_people_of_one_image_and_of_several() -> None:
-    model = small_model()
+def test_context_path_is_root_relative_and_the_mask_switches_it_off_per_person() -> None:
+    model = small_model().eval()
+    model.config.flip_test = False
+    torch.nn.init.normal_(model.context.out.weight, std=0.1)
     kp, conf = inputs(3)
     grid = kp * 2.0
-    one = model(kp, conf, features(1), grid)
-    several = model(kp, conf, features(2), grid, image_index=torch.tensor([0, 1, 1]))
-    assert one.shape == several.shape == (3, 17, 3)
-    assert torch.all(one[:, 0] == 0) and torch.all(several[:, 0] == 0)
+    out = model(kp, conf, crops(3), grid)
+    assert out.shape == (3, 17, 3) and torch.all(out[:, 0] == 0)
+    masked = model(kp, conf, crops(3), grid, context_mask=torch.tensor([1.0, 0.0, 1.0]))
+    torch.testing.assert_close(masked[[0, 2]], out[[0, 2]])
+    torch.testing.assert_close(masked[1], model(kp, conf)[1])
 
 
 def test_untrained_context_branch_changes_nothing() -> None:
@@ -56,13 +60,13 @@ def test_untrained_context_branch_changes_nothing() -> None:
     model = small_model().eval()
     model.config.flip_test = False  # the context path never flip-averages; compare like with like
     kp, conf = inputs()
-    torch.testing.assert_close(model(kp, conf), model(kp, conf, features(1), kp * 2.0))
+    torch.testing.assert_close(model(kp, conf), model(kp, conf, crops(), kp * 2.0))
 
 
 def test_context_gradients_reach_offset_and_weight_predictors() -> None:
     model = small_model()
     kp, conf = inputs()
-    feats = features(1)
+    feats = crops()
     opt = torch.optim.SGD(model.context.parameters(), lr=0.1)
     for _ in range(2):  # the first step moves the zero-initialised output projection
         opt.zero_grad()
@@ -78,7 +82,7 @@ def test_context_changes_the_answer_once_trained() -> None:
     model = small_model().eval()
     torch.nn.init.normal_(model.context.out.weight, std=0.1)
     kp, conf = inputs()
-    assert not torch.allclose(model(kp, conf), model(kp, conf, features(1), kp * 2.0))
+    assert not torch.allclose(model(kp, conf), model(kp, conf, crops(), kp * 2.0))
 
 
 def test_eyes_and_ears_are_ignored() -> None:
@@ -107,10 +111,10 @@ def test_bad_shapes_raise_clear_errors() -> None:
         model(kp[:, :13], conf)
     with pytest.raises(ValueError, match="conf"):
         model(kp, conf[:, :5])
-    with pytest.raises(ValueError, match="grid_xy"):
-        model(kp, conf, features(1))
+    with pytest.raises(ValueError, match="joints_grid"):
+        model(kp, conf, crops())
     with pytest.raises(ValueError, match="feature levels"):
-        model(kp, conf, features(1)[:2], kp)
+        model(kp, conf, crops()[:2], kp)
 
 
 def test_config_round_trip() -> None:
@@ -143,7 +147,7 @@ def test_flip_averaging_is_off_in_training_and_with_context() -> None:
     grid = kp * 2.0
     with torch.no_grad():
         model.config.flip_test = False
-        single, single_context = model(kp, conf), model(kp, conf, features(1), grid)
+        single, single_context = model(kp, conf), model(kp, conf, crops(), grid)
         model.config.flip_test = True
-        torch.testing.assert_close(model(kp, conf, features(1), grid), single_context)
+        torch.testing.assert_close(model(kp, conf, crops(), grid), single_context)
         torch.testing.assert_close(model.train()(kp, conf), single)  # training sees one view

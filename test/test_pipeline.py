@@ -146,8 +146,8 @@ def test_image_camera_mismatch_is_a_clear_error(pipeline: Pose3DPipeline, bus: n
 
 
 def test_context_branch_gets_the_detector_features(pipeline: Pose3DPipeline, bus: np.ndarray) -> None:
-    """Plumbing only: a lifter that declares a trained context branch is fed the feature maps and
-    grid coordinates of the right people (its weights here are the untrained initial ones)."""
+    """Plumbing only: a lifter that declares a trained context branch is fed every person's crops of
+    the feature maps and their joints inside them (its weights here are the untrained initial ones)."""
     lifter = ContextLifter(LifterConfig(context_channels=pipeline.detector.feature_channels,
                                         context_trained=True))
     seen: list[tuple] = []
@@ -156,8 +156,11 @@ def test_context_branch_gets_the_detector_features(pipeline: Pose3DPipeline, bus
     assert with_context.use_context
     people = with_context(bus, _calibrated(bus)).people
     assert len(people) == 4 and all(np.isfinite(p.joints_3d).all() for p in people)
-    (tokens, features, grid, conf), = [a[:4] for a in seen]
-    assert len(features) == 4 and grid.shape == (4, 17, 2) and grid.abs().max() <= 1.0
+    (tokens, crops, grid, conf), = [a[:4] for a in seen]
+    sizes = lifter.config.context_crop_sizes
+    assert [tuple(c.shape) for c in crops] == [(4, ch, s, s) for ch, s in zip(lifter.config.context_channels, sizes)]
+    # Keypoints lie inside their own box, and the crop is the box widened by the margin.
+    assert grid.shape == (4, 17, 2) and grid.abs().max() <= 1.0 / lifter.config.context_crop_margin + 1e-4
 
 
 def test_context_requires_trained_weights(pipeline: Pose3DPipeline) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .camera import CameraModel
+from .detector.features import crop_people
 from .duplicates import distinct_people
 from .joint_sets import h36m_confidence
 from .placement import (
@@ -150,7 +151,7 @@ class Pose3DPipeline:
         keypoints = all_keypoints[order]
         kp_norm = camera.normalize(keypoints[..., :2])
         conf = np.nan_to_num(keypoints[..., 2], nan=0.0)
-        lifter_args = self._lifter_inputs(kp_norm, conf, keypoints, det)
+        lifter_args = self._lifter_inputs(kp_norm, conf, keypoints, all_boxes[order], det)
         timings["preprocess"] = _ms(t)
 
         t = time.perf_counter()
@@ -177,13 +178,14 @@ class Pose3DPipeline:
         return FrameResult(people, timings)
 
     def _lifter_inputs(self, kp_norm: np.ndarray, conf: np.ndarray, keypoints: np.ndarray,
-                       det: Any) -> tuple[torch.Tensor, ...]:
-        """Positional arguments of the lifter: (kp_norm, conf[, features, grid_xy])."""
+                       boxes: np.ndarray, det: Any) -> tuple[Any, ...]:
+        """Positional arguments of the lifter: (kp_norm, conf[, crops, joints_grid])."""
         args: tuple[Any, ...] = (self._tensor(kp_norm), self._tensor(conf))
         if self.use_context:
-            grid = det.letterbox.to_grid(keypoints[..., :2])
-            features = tuple(f.to(self.lifter_dtype) for f in det.features)
-            args += (features, self._tensor(grid))
+            cfg = self.lifter.config
+            people = crop_people(det.features, det.letterbox, self._tensor(boxes), self._tensor(keypoints[..., :2]),
+                                 cfg.context_crop_sizes, cfg.context_crop_margin)
+            args += (tuple(c.to(self.lifter_dtype) for c in people.crops), people.joints_grid.to(self.lifter_dtype))
         return args
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:

@@ -1,17 +1,31 @@
-"""Bilinear sampling of detector feature maps at joint locations, for the context lifter.
+"""Detector feature maps as the lifter sees them: one small crop per person and level.
 
-The lifter samples each joint's context at its 2D position plus learned offsets, so this is
-a thin, differentiable (w.r.t. the grid and the features), batched wrapper around
-``F.grid_sample``. Grid coordinates come from :meth:`Letterbox.to_grid`; with
-``align_corners=False`` the same coordinates are valid on every stride.
+The context lifter samples each joint's neighbourhood at learned offsets. Rather than sampling the
+whole-image maps directly, every person first gets a square crop of each level around their box
+(RoIAlign-style: bilinear samples, ``SAMPLING_RATIO``² per output cell, averaged), and the joints
+are expressed in that crop's ``grid_sample`` coordinates. The crops are what makes training on
+rendered people possible: a few hundred kilobytes per person can be stored, whole-image maps (4 MB
+per frame) cannot. Inference computes the same crops from the live maps with the same function,
+so training and inference see identical inputs.
+
+Coordinates: pixels are continuous with pixel ``i`` covering ``[i, i + 1)``; with
+``align_corners=False`` a grid coordinate addresses the same image point on every map whatever its
+stride, and crop cell ``i`` of ``S`` covers ``[i, i + 1) / S`` of the crop's side.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from .letterbox import Letterbox
+
+#: Bilinear samples per crop cell and axis, averaged (RoIAlign's sampling ratio): a crop that
+#: shrinks a large person's map then averages it instead of aliasing it.
+SAMPLING_RATIO = 2
 
 
 def sample_features(features: Sequence[torch.Tensor], grid_xy: torch.Tensor,
@@ -19,11 +33,9 @@ def sample_features(features: Sequence[torch.Tensor], grid_xy: torch.Tensor,
     """Sample every feature map at the points ``grid_xy``.
 
     Args:
-        features: maps ``(B, C_l, H_l, W_l)`` (e.g. ``Detections.features``, B = 1).
-        grid_xy: ``(B, P, 2)`` points as (x, y) in [-1, 1] over the network input.
-            Points outside are clamped to the border ("border"), since a joint just off the
-            image should still see the nearest image context rather than zeros.
-        padding_mode: passed to ``grid_sample``.
+        features: maps ``(B, C_l, H_l, W_l)``.
+        grid_xy: ``(B, P, 2)`` points as (x, y) in [-1, 1] over each map.
+        padding_mode: passed to ``grid_sample``; "border" clamps points just outside to the edge.
 
     Returns:
         One ``(B, P, C_l)`` tensor per map, in ``grid_xy``'s dtype (maps are cast, so fp16
@@ -45,3 +57,73 @@ def sample_features(features: Sequence[torch.Tensor], grid_xy: torch.Tensor,
                                 padding_mode=padding_mode, align_corners=False)
         out.append(sampled.squeeze(3).transpose(1, 2))  # (B, C, P, 1) -> (B, P, C)
     return out
+
+
+@dataclass(frozen=True)
+class PersonCrops:
+    """Every person's feature crops and where their joints fall in them.
+
+    Attributes:
+        crops: one ``(B, C_l, S_l, S_l)`` tensor per level, people in the order given.
+        joints_grid: ``(B, J, 2)`` the keypoints in the crops' ``grid_sample`` coordinates
+            (the same on every level: the crops of one person cover the same square).
+        boxes_input: ``(B, 4)`` the cropped squares in network-input pixels (x0, y0, x1, y1).
+    """
+
+    crops: tuple[torch.Tensor, ...]
+    joints_grid: torch.Tensor
+    boxes_input: torch.Tensor
+
+
+def crop_squares(boxes_xyxy: torch.Tensor, letterbox: Letterbox, margin: float) -> torch.Tensor:
+    """Square regions ``(B, 4)`` in network-input pixels: each box's centre, side ``margin`` times
+    its longer side (never under 8 px, so a degenerate box still has a neighbourhood)."""
+    corners = letterbox.to_input(boxes_xyxy.reshape(-1, 2, 2))
+    centre = corners.mean(1)
+    side = (corners[:, 1] - corners[:, 0]).amax(-1).clamp_min(8.0) * margin
+    half = (side / 2).unsqueeze(-1)
+    return torch.cat([centre - half, centre + half], -1)
+
+
+def crop_people(features: Sequence[torch.Tensor], letterbox: Letterbox, boxes_xyxy: torch.Tensor,
+                keypoints_xy: torch.Tensor, sizes: Sequence[int], margin: float,
+                image_index: torch.Tensor | None = None) -> PersonCrops:
+    """Crop every level of ``features`` around each person (see the module docstring).
+
+    Args:
+        features: the detector's maps, ``(N, C_l, h_l, w_l)`` for N images (strides ascending).
+        letterbox: the geometry shared by those images (one frame, or a batch of equal size).
+        boxes_xyxy: ``(B, 4)`` person boxes in original image pixels.
+        keypoints_xy: ``(B, J, 2)`` keypoints in original image pixels.
+        sizes: output side ``S_l`` per level.
+        margin: crop side as a multiple of the box's longer side.
+        image_index: ``(B,)`` the image of each person; default all from image 0.
+
+    Points outside the network input read zeros: there is no image there.
+    """
+    if len(sizes) != len(features):
+        raise ValueError(f"{len(sizes)} crop sizes for {len(features)} feature levels")
+    ref = features[0]
+    dtype = torch.float32 if not ref.is_floating_point() else torch.promote_types(ref.dtype, torch.float32)
+    boxes = torch.as_tensor(boxes_xyxy, dtype=dtype, device=ref.device).reshape(-1, 4)
+    kp = torch.as_tensor(keypoints_xy, dtype=dtype, device=ref.device)
+    B = boxes.shape[0]
+    if image_index is None:
+        image_index = torch.zeros(B, dtype=torch.long, device=ref.device)
+    squares = crop_squares(boxes, letterbox, margin)
+    lo, side = squares[:, :2], squares[:, 2:] - squares[:, :2]
+    input_wh = boxes.new_tensor((letterbox.input_hw[1], letterbox.input_hw[0]))
+    crops = []
+    for feat, size in zip(features, sizes):
+        n = size * SAMPLING_RATIO
+        cells = (torch.arange(n, dtype=dtype, device=ref.device) + 0.5) / n  # (n,) in [0, 1]
+        xs = lo[:, 0:1] + side[:, 0:1] * cells  # (B, n) input pixels
+        ys = lo[:, 1:2] + side[:, 1:2] * cells
+        grid = torch.stack(torch.broadcast_tensors(xs[:, None, :], ys[:, :, None]), -1)  # (B, n, n, 2)
+        grid = grid * 2.0 / input_wh - 1.0
+        maps = feat.to(dtype)
+        maps = maps.expand(B, -1, -1, -1) if maps.shape[0] == 1 else maps[image_index]
+        sampled = F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        crops.append(F.avg_pool2d(sampled, SAMPLING_RATIO) if SAMPLING_RATIO > 1 else sampled)
+    joints_grid = (letterbox.to_input(kp) - (lo + side / 2).unsqueeze(1)) / (side / 2).unsqueeze(1)
+    return PersonCrops(tuple(crops), joints_grid, squares)

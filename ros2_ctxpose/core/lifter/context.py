@@ -63,48 +63,24 @@ class DeformableContext(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(
-        self,
-        tokens: Tensor,
-        features: Sequence[Tensor],
-        grid_xy: Tensor,
-        conf: Tensor,
-        image_index: Tensor | None = None,
-    ) -> Tensor:
+    def forward(self, tokens: Tensor, crops: Sequence[Tensor], joints_grid: Tensor, conf: Tensor) -> Tensor:
         """Context tokens (B, J, D) for joint tokens (B, J, D).
 
-        ``features``: one tensor per level, (N, C_l, h_l, w_l) for N images; ``grid_xy`` (B, J, 2):
-        the joints in the features' ``grid_sample`` coordinates; ``image_index`` (B,): which image
-        each person comes from (default: all from image 0 when N == 1, else person i from image i).
+        ``crops``: one tensor per level, (B, C_l, S_l, S_l), each person's own crop of the detector's
+        maps (``core.detector.features.crop_people``); ``joints_grid`` (B, J, 2): the joints in the
+        crops' ``grid_sample`` coordinates.
         """
-        if len(features) != self.levels:
-            raise ValueError(f"expected {self.levels} feature levels, got {len(features)}")
+        if len(crops) != self.levels:
+            raise ValueError(f"expected {self.levels} feature levels, got {len(crops)}")
         B, J, _ = tokens.shape
         L, K = self.levels, self.points
-        n_images = features[0].shape[0]
-        if image_index is None:
-            if n_images not in (1, B):
-                raise ValueError(f"{n_images} feature images for {B} people: pass image_index")
-            image_index = torch.zeros(B, dtype=torch.long, device=tokens.device) if n_images == 1 else torch.arange(B, device=tokens.device)
-        _, scale = weighted_centre_scale(grid_xy, conf)
+        _, scale = weighted_centre_scale(joints_grid, conf)
         offsets = torch.tanh(self.offsets(tokens)).view(B, J, L, K, 2) * (self.offset_range * scale.view(B, 1, 1, 1, 1))
-        points = grid_xy.view(B, J, 1, 1, 2) + offsets
+        points = joints_grid.view(B, J, 1, 1, 2) + offsets
         weights = self.weights(tokens).view(B, J, L * K).softmax(-1).view(B, J, L, K)
         context = tokens.new_zeros(B, J, tokens.shape[-1])
-        for level, (feat, proj) in enumerate(zip(features, self.level_proj)):
-            sampled = self._sample_per_image(feat, points[:, :, level], image_index)  # (B, J, K, C)
-            pooled = (weights[:, :, level].unsqueeze(-1) * sampled).sum(2)
+        for level, (crop, proj) in enumerate(zip(crops, self.level_proj)):
+            (sampled,) = sample_features((crop,), points[:, :, level].reshape(B, J * K, 2), padding_mode="zeros")
+            pooled = (weights[:, :, level].unsqueeze(-1) * sampled.view(B, J, K, -1)).sum(2)
             context = context + proj(pooled)
         return self.out(self.norm(context))
-
-    @staticmethod
-    def _sample_per_image(feat: Tensor, points: Tensor, image_index: Tensor) -> Tensor:
-        """Sample (B, J, K, 2) points, each person from its own image, as (B, J, K, C).
-
-        People of one image share its map (one call, no copies of the map per person)."""
-        B, J, K, _ = points.shape
-        if feat.shape[0] == 1:
-            (sampled,) = sample_features((feat,), points.reshape(1, B * J * K, 2))
-        else:
-            (sampled,) = sample_features((feat[image_index],), points.reshape(B, J * K, 2))
-        return sampled.reshape(B, J, K, -1)

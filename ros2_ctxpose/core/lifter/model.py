@@ -54,6 +54,10 @@ class LifterConfig:
     context_points: int = 4
     #: Largest sampling offset, in units of the person's RMS radius in grid coordinates.
     context_offset_range: float = 0.5
+    #: Side of each person's feature crop per level (``core.detector.features.crop_people``), and
+    #: the crop's side as a multiple of the person box's longer side.
+    context_crop_sizes: tuple[int, ...] = (16, 16, 8, 4)
+    context_crop_margin: float = 1.25
     #: Whether the context branch was ever trained on images (False for mocap-only weights).
     context_trained: bool = False
     #: In eval mode, average the geometry-only prediction with that of the mirrored input (x
@@ -66,6 +70,7 @@ class LifterConfig:
         d = asdict(self)
         d["masked_input_joints"] = list(self.masked_input_joints)
         d["context_channels"] = list(self.context_channels)
+        d["context_crop_sizes"] = list(self.context_crop_sizes)
         return d
 
     @classmethod
@@ -75,7 +80,7 @@ class LifterConfig:
         if unknown:
             raise ValueError(f"unknown LifterConfig keys {sorted(unknown)}")
         d = dict(d)
-        for key in ("masked_input_joints", "context_channels"):
+        for key in ("masked_input_joints", "context_channels", "context_crop_sizes"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
@@ -146,39 +151,44 @@ class ContextLifter(nn.Module):
         self,
         kp_norm: Tensor,
         conf: Tensor,
-        features: Sequence[Tensor] | None = None,
-        grid_xy: Tensor | None = None,
-        image_index: Tensor | None = None,
+        crops: Sequence[Tensor] | None = None,
+        joints_grid: Tensor | None = None,
+        context_mask: Tensor | None = None,
     ) -> Tensor:
         """Lift ``kp_norm (B, 17, 2)`` with ``conf (B, 17)`` to ``(B, 17, 3)`` root-relative metres.
 
-        With ``features`` (detector feature maps, one per level) and ``grid_xy (B, 17, 2)`` (the
-        keypoints in the maps' grid_sample coordinates) the context branch is used (and no flip
-        averaging: it would need mirrored feature maps).
+        With ``crops`` (each person's crop of every detector level, ``crop_people``) and
+        ``joints_grid (B, 17, 2)`` (the keypoints in the crops' coordinates) the context branch is
+        used, for one view (flip averaging would need mirrored feature maps). ``context_mask``
+        (B,), 0 or 1, switches the context off per person: training batches mix rendered people,
+        who have crops, with mocap-only people, who have none.
         """
         if kp_norm.ndim != 3 or kp_norm.shape[1:] != (self.config.num_joints_in, 2):
             raise ValueError(f"kp_norm must be (B, {self.config.num_joints_in}, 2), got {tuple(kp_norm.shape)}")
         if conf.shape != kp_norm.shape[:2]:
             raise ValueError(f"conf must be {tuple(kp_norm.shape[:2])}, got {tuple(conf.shape)}")
-        if features is None and self.config.flip_test and not self.training:
+        if crops is None and self.config.flip_test and not self.training:
             # Both views in one batch: one call instead of two.
             mirrored = kp_norm[:, self.coco_flip] * self.mirror_x[:2]
             both = self._lift(torch.cat([kp_norm, mirrored]), torch.cat([conf, conf[:, self.coco_flip]]))
             direct, flipped = both.chunk(2)
             return 0.5 * (direct + flipped[:, self.h36m_flip] * self.mirror_x)
-        return self._lift(kp_norm, conf, features, grid_xy, image_index)
+        return self._lift(kp_norm, conf, crops, joints_grid, context_mask)
 
     def _lift(
-        self, kp_norm: Tensor, conf: Tensor, features: Sequence[Tensor] | None = None,
-        grid_xy: Tensor | None = None, image_index: Tensor | None = None,
+        self, kp_norm: Tensor, conf: Tensor, crops: Sequence[Tensor] | None = None,
+        joints_grid: Tensor | None = None, context_mask: Tensor | None = None,
     ) -> Tensor:
         joint_feats, global_feats, conf = self.normalize_input(kp_norm, conf)
         # The joint embedding goes in before the context branch: where to look depends on which joint it is.
         joints = self.joint_in(joint_feats) + self.joint_embed[:, :-1]
-        if features is not None:
-            if grid_xy is None:
-                raise ValueError("grid_xy is required with features")
-            joints = joints + self.context(joints, features, grid_xy, conf, image_index)
+        if crops is not None:
+            if joints_grid is None:
+                raise ValueError("joints_grid is required with crops")
+            context = self.context(joints, crops, joints_grid, conf)
+            if context_mask is not None:
+                context = context * context_mask.to(context.dtype).view(-1, 1, 1)
+            joints = joints + context
         tokens = torch.cat([joints, self.global_in(global_feats).unsqueeze(1) + self.joint_embed[:, -1:]], 1)
         tokens = self.norm(self.blocks(tokens))
         out = self.head(tokens.flatten(1)).view(-1, self.config.num_joints_out, 3)
