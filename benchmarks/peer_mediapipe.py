@@ -269,7 +269,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ros2_ctxpose.core.lifter.h36m import shared_dir
+    from ros2_ctxpose.core.paths import shared_data_dir
     from ros2_ctxpose.core.pipeline import Pose3DPipeline
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        images_dir = shared_dir() / "data" / "images"
+        images_dir = shared_data_dir() / "data" / "images"
         annotated = load_annotated(images_dir)
         count_only = [images_dir / name for name in COUNT_ONLY_IMAGES]
         video = demo_video()

@@ -12,8 +12,8 @@ import torch
 
 from ros2_ctxpose.cli.train import register
 from ros2_ctxpose.core.lifter import load_lifter
-from ros2_ctxpose.core.lifter.evaluate import noise_ablation
-from ros2_ctxpose.core.lifter.synthetic_2d import DetectorNoise
+from ros2_ctxpose.training.evaluate_h36m import noise_ablation
+from ros2_ctxpose.training.synthetic_2d import DetectorNoise
 
 SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 

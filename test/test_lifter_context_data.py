@@ -19,7 +19,7 @@ def h36m_samples() -> list:
     if not (IMAGES / "annotations.json").is_file():
         pytest.skip(f"shared data not found at {SHARED} (set CTXPOSE_SHARED)")
     from ros2_ctxpose.core.detector import PoseDetector
-    from ros2_ctxpose.core.lifter.context_data import load_annotated_samples
+    from ros2_ctxpose.training.annotated_frames import load_annotated_samples
 
     try:
         detector = PoseDetector(device="cpu")
@@ -39,7 +39,7 @@ def test_samples_pair_detections_with_root_relative_ground_truth(h36m_samples: l
 
 
 def test_finetuning_trains_only_the_context_branch(h36m_samples: list) -> None:
-    from ros2_ctxpose.core.lifter.finetune_context import evaluate_samples, finetune
+    from ros2_ctxpose.training.finetune_context import evaluate_samples, finetune
 
     torch.manual_seed(0)
     model = ContextLifter(LifterConfig(dim=32, depth=1, heads=2))

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from ros2_ctxpose.core.lifter.synthetic_2d import DetectorNoise, coco_points_3d, detector_like, lifter_sample, mirror
-from ros2_ctxpose.core.lifter.virtual_camera import VirtualCameraRanges, in_view, sample_virtual_cameras
+from ros2_ctxpose.training.synthetic_2d import DetectorNoise, coco_points_3d, detector_like, lifter_sample, mirror
+from ros2_ctxpose.training.virtual_camera import VirtualCameraRanges, in_view, sample_virtual_cameras
 from ros2_ctxpose.core.skeleton import COCO17, H36M17, index_of
 
 SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
@@ -30,7 +30,7 @@ def test_real_camera_projection_reproduces_annotated_h36m_frames() -> None:
     """The world->camera convention and the distortion, against the annotated frames (to 1 px)."""
     if not (SHARED / "data" / "h36m").is_dir():
         pytest.skip(f"shared data not found at {SHARED} (set CTXPOSE_SHARED)")
-    from ros2_ctxpose.core.lifter.h36m import load_cameras
+    from ros2_ctxpose.training.h36m import load_cameras
 
     cams = load_cameras(SHARED / "data" / "h36m" / "cameras.json")
     poses = np.load(SHARED / "data" / "h36m" / "poses_world17_mm.npz")

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ros2_ctxpose.core.lifter.metrics import mpjpe, pa_mpjpe, procrustes_align
+from ros2_ctxpose.core.metrics import mpjpe, pa_mpjpe, procrustes_align
 
 
 def rotation_z(angle: float) -> torch.Tensor:

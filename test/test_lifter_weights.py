@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ros2_ctxpose.core.lifter import load_lifter
-from ros2_ctxpose.core.lifter.synthetic_2d import lifter_sample
+from ros2_ctxpose.training.synthetic_2d import lifter_sample
 from ros2_ctxpose.core.skeleton import H36M17, H36M17_BONES
 
 SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
@@ -55,7 +55,7 @@ def test_missing_weights_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_shipped_weights_give_a_human_skeleton_for_an_exact_2d_s11_frame() -> None:
     if not (SHARED / "data" / "h36m").is_dir():
         pytest.skip(f"shared data not found at {SHARED} (set CTXPOSE_SHARED)")
-    from ros2_ctxpose.core.lifter.h36m import image_bounds, load_cameras, subject_cameras
+    from ros2_ctxpose.training.h36m import image_bounds, load_cameras, subject_cameras
 
     poses = np.load(SHARED / "data" / "h36m" / "poses_world17_mm.npz")
     cam = subject_cameras(load_cameras(SHARED / "data" / "h36m" / "cameras.json"), "S11")[0]

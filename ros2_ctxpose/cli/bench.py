@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..core.lifter.h36m import shared_dir
+    from ..core.paths import shared_data_dir
     from ..core.media import MediaError, read_image
     from ..core.pipeline import Pose3DPipeline
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    images_dir = shared_dir() / "data" / "images"
+    images_dir = shared_data_dir() / "data" / "images"
     paths = args.images or [images_dir / name for name in DEFAULT_IMAGES]
     frames = []
     for path in map(Path, paths):

@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from ros2_ctxpose.core.lifter import options
+from ros2_ctxpose.training import options
 
 _COMMANDS = (
     ("train", "train", options.add_train_arguments,
      "train the geometry-only lifter on Human3.6M mocap (needs ../shared)"),
-    ("eval-h36m", "evaluate", options.add_eval_arguments,
+    ("eval-h36m", "evaluate_h36m", options.add_eval_arguments,
      "S11 MPJPE / PA-MPJPE of lifter weights with exact and detector-like 2D"),
     ("train-context", "finetune_context", options.add_finetune_arguments,
      "fine-tune the context branch on annotated frames, leave-one-dataset-out"),
@@ -21,7 +21,7 @@ _COMMANDS = (
 
 def _runner(module: str):
     def run(args: argparse.Namespace) -> int:
-        return importlib.import_module(f"ros2_ctxpose.core.lifter.{module}").run(args)
+        return importlib.import_module(f"ros2_ctxpose.training.{module}").run(args)
 
     return run
 

@@ -17,7 +17,7 @@ import torch
 
 from .camera import CameraModel
 from .joint_sets import JointSetMapping
-from .lifter.metrics import mpjpe, pa_mpjpe
+from .metrics import mpjpe, pa_mpjpe
 
 
 @dataclass(frozen=True)

@@ -8,28 +8,20 @@ precomputed once, the training loop only adds noise in torch.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ros2_ctxpose.core.camera import CameraModel
+from ros2_ctxpose.core.paths import shared_data_dir
 
 TRAIN_SUBJECTS: tuple[str, ...] = ("S1", "S5", "S6", "S7", "S8")
 VAL_SUBJECTS: tuple[str, ...] = ("S11",)
 
 
-def shared_dir() -> Path:
-    """``../shared`` beside the project root, or ``$CTXPOSE_SHARED`` when set."""
-    env = os.environ.get("CTXPOSE_SHARED")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3].parent / "shared"
-
-
 def h36m_dir() -> Path:
-    return shared_dir() / "data" / "h36m"
+    return shared_data_dir() / "data" / "h36m"
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from dataclasses import dataclass, replace
 import torch
 from tqdm import tqdm
 
-from ros2_ctxpose.core.lifter.h36m import VAL_SUBJECTS, load_cameras, load_poses, project_real_cameras
-from ros2_ctxpose.core.lifter.metrics import mpjpe, pa_mpjpe
+from ros2_ctxpose.training.h36m import VAL_SUBJECTS, load_cameras, load_poses, project_real_cameras
+from ros2_ctxpose.core.metrics import mpjpe, pa_mpjpe
 from ros2_ctxpose.core.lifter.model import ContextLifter, load_lifter
-from ros2_ctxpose.core.lifter.options import add_eval_arguments
-from ros2_ctxpose.core.lifter.synthetic_2d import DetectorNoise, lifter_sample
+from ros2_ctxpose.training.options import add_eval_arguments
+from ros2_ctxpose.training.synthetic_2d import DetectorNoise, lifter_sample
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ resumable: ``<out>/last.pt`` holds model, optimizer, scheduler, step and RNG sta
 shipped-weights format whenever the detector-like S11 MPJPE improves, ``<out>/final.pt`` at the
 end (the shipped weights are a final one, so S11 stays a validation set, not a selection set).
 
-    python -m ros2_ctxpose.core.lifter.train --out runs/lifter --steps 7000
+    python -m ros2_ctxpose.training.train --out runs/lifter --steps 7000
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ros2_ctxpose.core.lifter.evaluate import evaluate_both, load_eval_set
-from ros2_ctxpose.core.lifter.h36m import TRAIN_SUBJECTS, load_cameras, load_poses, project_real_cameras
-from ros2_ctxpose.core.lifter.metrics import mpjpe
+from ros2_ctxpose.training.evaluate_h36m import evaluate_both, load_eval_set
+from ros2_ctxpose.training.h36m import TRAIN_SUBJECTS, load_cameras, load_poses, project_real_cameras
+from ros2_ctxpose.core.metrics import mpjpe
 from ros2_ctxpose.core.lifter.model import ContextLifter, LifterConfig, save_lifter
-from ros2_ctxpose.core.lifter.options import TrainConfig, add_train_arguments
-from ros2_ctxpose.core.lifter.synthetic_2d import DetectorNoise, lifter_sample, mirror
-from ros2_ctxpose.core.lifter.virtual_camera import sample_virtual_cameras
+from ros2_ctxpose.training.options import TrainConfig, add_train_arguments
+from ros2_ctxpose.training.synthetic_2d import DetectorNoise, lifter_sample, mirror
+from ros2_ctxpose.training.virtual_camera import sample_virtual_cameras
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ leave-one-dataset-out: fine-tune on two datasets, test on the third, and compare
 weights with and without image context on the held-out frames. Geometry weights are frozen by
 default (``--train-geometry`` unfreezes them), so any change comes from the context branch.
 
-    python -m ros2_ctxpose.core.lifter.finetune_context --out runs/context_loo
+    python -m ros2_ctxpose.training.finetune_context --out runs/context_loo
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import torch
 from tqdm import tqdm
 
 from ros2_ctxpose.core.detector import PoseDetector
-from ros2_ctxpose.core.lifter.context_data import AnnotatedSample, load_annotated_samples
-from ros2_ctxpose.core.lifter.h36m import shared_dir
-from ros2_ctxpose.core.lifter.metrics import mpjpe, pa_mpjpe
+from ros2_ctxpose.training.annotated_frames import AnnotatedSample, load_annotated_samples
+from ros2_ctxpose.core.paths import shared_data_dir
+from ros2_ctxpose.core.metrics import mpjpe, pa_mpjpe
 from ros2_ctxpose.core.lifter.model import ContextLifter, load_lifter, save_lifter
-from ros2_ctxpose.core.lifter.options import add_finetune_arguments
+from ros2_ctxpose.training.options import add_finetune_arguments
 
 
 def _forward(model: ContextLifter, s: AnnotatedSample, use_context: bool) -> torch.Tensor:
@@ -85,7 +85,7 @@ def leave_one_dataset_out(model: ContextLifter, samples: list[AnnotatedSample], 
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    images = args.images or shared_dir() / "data" / "images"
+    images = args.images or shared_data_dir() / "data" / "images"
     if not (images / "annotations.json").is_file():
         print(f"no annotations.json in {images}")
         return 2

@@ -42,7 +42,7 @@ COCO_SOURCE_H36M: tuple[int, ...] = tuple(
 )
 
 #: Offsets (lateral towards the person's left, up, forward; metres) in the body frame of
-#: ``keypoint_offsets.body_frame``, fitted by ``python -m ros2_ctxpose.core.lifter.keypoint_offsets``.
+#: ``keypoint_offsets.body_frame``, fitted by ``python -m ros2_ctxpose.training.keypoint_offsets``.
 #: Right-side joints use the left value with the lateral part negated.
 COCO_OFFSETS_BODY_M: dict[str, tuple[float, float, float]] = {
     "nose": (0.0, 0.022, 0.041),

@@ -8,7 +8,7 @@ body frame (lateral = towards the person's left hip, up = pelvis -> thorax, forw
 product), shared by the left and right joint with the lateral part mirrored. The fit is
 linearised around the ground-truth projection (offsets are a few centimetres).
 
-Run ``python -m ros2_ctxpose.core.lifter.keypoint_offsets`` to print the fit; its output is
+Run ``python -m ros2_ctxpose.training.keypoint_offsets`` to print the fit; its output is
 what ``synthetic_2d.COCO_OFFSETS_BODY_M`` holds.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ros2_ctxpose.core.camera import CameraModel
-from ros2_ctxpose.core.lifter.h36m import shared_dir
+from ros2_ctxpose.core.paths import shared_data_dir
 from ros2_ctxpose.core.skeleton import COCO17, H36M17, index_of
 
 #: COCO joint -> H36M joint it is modelled on (eyes and ears have none: H36M has no face points).
@@ -68,8 +68,8 @@ class OffsetFit:
 
 def fit_offsets(images_dir: Path | None = None, golden: Path | None = None, min_conf: float = 0.5,
                 ridge_m2: float = 1e-6) -> OffsetFit:
-    images_dir = images_dir or shared_dir() / "data" / "images"
-    golden = golden or shared_dir() / "data" / "golden" / "yolo11n_pose_ultralytics.npz"
+    images_dir = images_dir or shared_data_dir() / "data" / "images"
+    golden = golden or shared_data_dir() / "data" / "golden" / "yolo11n_pose_ultralytics.npz"
     ann = json.loads((images_dir / "annotations.json").read_text())
     gold = np.load(golden)
     rows: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
@@ -111,10 +111,10 @@ def noise_comparison(images_dir: Path | None = None, golden: Path | None = None,
     (quantiles 50/90 %) x (real, synthetic). Uses every COCO joint with an H36M counterpart."""
     import torch
 
-    from ros2_ctxpose.core.lifter.synthetic_2d import DetectorNoise, coco_points_3d, detector_like
+    from ros2_ctxpose.training.synthetic_2d import DetectorNoise, coco_points_3d, detector_like
 
-    images_dir = images_dir or shared_dir() / "data" / "images"
-    golden = golden or shared_dir() / "data" / "golden" / "yolo11n_pose_ultralytics.npz"
+    images_dir = images_dir or shared_data_dir() / "data" / "images"
+    golden = golden or shared_data_dir() / "data" / "golden" / "yolo11n_pose_ultralytics.npz"
     ann = json.loads((images_dir / "annotations.json").read_text())
     gold = np.load(golden)
     used = [index_of(COCO17, c) for c in COCO_FROM_H36M]
