@@ -64,10 +64,33 @@ def tf2_messages(rclpy_available: None) -> None:
 @pytest.fixture(scope="session")
 def detector():
     """The default YOLO11n-pose detector on CPU, loaded once for every detector test."""
-    from ros2_ctxpose.core.detector import PoseDetector, default_weights_path
+    from ros2_ctxpose.core.detector import TorchPoseDetector, default_weights_path
 
     try:
         default_weights_path()
     except FileNotFoundError as e:
         pytest.skip(str(e))
-    return PoseDetector(device="cpu")
+    return TorchPoseDetector(device="cpu")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test not marked ``dds`` or ``slow`` is a ``unit`` test, so ``-m unit`` is the fast loop."""
+    for item in items:
+        if not any(item.get_closest_marker(m) for m in ("dds", "slow")):
+            item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """A function: path of ``rel`` under the shared data folder, or a skip saying where it was looked for."""
+    from ros2_ctxpose.core.paths import shared_data_dir
+
+    root = shared_data_dir()
+
+    def path(rel: str) -> Path:
+        found = root / rel
+        if not found.exists():
+            pytest.skip(f"shared data {rel} not found under {root} (set CTXPOSE_SHARED)")
+        return found
+
+    return path

@@ -1,4 +1,5 @@
-"""pose3d_node's parameters: descriptors, ranges, validation, and the shipped config/pose3d.yaml.
+"""pose3d_node's parameters: derived from the pipeline's config, with descriptors, ranges and
+validation; and the one-name-per-setting rule across the node, config/pose3d.yaml and the CLI.
 
 Declared on a real rclpy node (no model needed: the parameters module works on any node), so the
 checks below are rclpy's own range and read-only enforcement plus the package's on-set callback.
@@ -6,6 +7,7 @@ checks below are rclpy's own range and read-only enforcement plus the package's 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 
@@ -19,11 +21,11 @@ from rclpy.context import Context  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
+from ros2_ctxpose.core.config import PipelineConfig  # noqa: E402
 from ros2_ctxpose.ros import parameters  # noqa: E402
-from ros2_ctxpose.ros.parameters import NodeSettings  # noqa: E402
+from ros2_ctxpose.ros.parameters import FIELDS, RosSettings  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "pose3d.yaml"
-FIELDS = {f.name: f for f in dataclasses.fields(NodeSettings)}
 
 
 @pytest.fixture(scope="module")
@@ -47,22 +49,29 @@ def node(context):
 
 
 def test_defaults_are_declared_with_descriptors(node: Node) -> None:
-    assert parameters.current(node) == NodeSettings()
+    assert parameters.current(node) == (PipelineConfig(), RosSettings())
     for name, f in FIELDS.items():
         desc = node.describe_parameter(name)
         assert desc.description, name
-        assert desc.read_only == f.metadata["read_only"], name
+        assert desc.read_only == (not f.metadata["dynamic"]), name
         if f.metadata["range"] is not None:
             assert desc.floating_point_range or desc.integer_range, name
+
+
+def test_every_pipeline_setting_is_a_node_parameter_with_the_same_default() -> None:
+    for f in dataclasses.fields(PipelineConfig):
+        assert f.name in FIELDS and FIELDS[f.name].default == f.default, f.name
 
 
 def test_dynamic_values_are_accepted(node: Node) -> None:
     result = node.set_parameters([Parameter("assumed_hfov_deg", value=75.0),
                                   Parameter("publish_tf", value=False),
                                   Parameter("frame_id", value="front_camera_optical_frame"),
-                                  Parameter("max_people", value=3)])
+                                  Parameter("max_people", value=3),
+                                  Parameter("track_max_age_s", value=2.5)])
     assert all(r.successful for r in result), [r.reason for r in result]
-    assert parameters.current(node).assumed_hfov_deg == 75.0
+    config, ros = parameters.current(node)
+    assert ros.assumed_hfov_deg == 75.0 and config.max_people == 3 and config.track_max_age_s == 2.5
 
 
 @pytest.mark.parametrize("name,value,reason", [
@@ -74,7 +83,7 @@ def test_dynamic_values_are_accepted(node: Node) -> None:
     ("frame_id", "/camera", "frame ids"),
     ("frame_id", "my camera", "frame ids"),
     ("device", "cuda:0", "read-only"),
-    ("image_topic", "other/topic", "read-only"),
+    ("backend", "openvino", "read-only"),
     ("imgsz", 320, "read-only"),
 ])
 def test_invalid_values_are_refused_with_a_reason(node: Node, name: str, value, reason: str) -> None:
@@ -88,9 +97,9 @@ def test_invalid_values_are_refused_with_a_reason(node: Node, name: str, value, 
 @pytest.mark.parametrize("name,value,fragment", [
     ("device", "gpu", "device must be"),
     ("device", "cuda:x", "device must be"),
-    ("qos_reliability", "sometimes", "must be one of"),
+    ("backend", "tensorrt", "must be one of"),
+    ("precision", "fp8", "must be one of"),
     ("image_transport", "theora", "must be one of"),
-    ("image_topic", "bad topic name", "invalid topic name"),
     ("imgsz", 650, "multiple of 32"),
 ])
 def test_validation_rules(name: str, value, fragment: str) -> None:
@@ -102,33 +111,44 @@ def test_invalid_start_up_values_fall_back_to_defaults(context: Context) -> None
     """A bad parameter file must not kill the node: the value is refused and the default used."""
     node = make_node(context, [Parameter("assumed_hfov_deg", value=500.0),
                                Parameter("device", value="tpu"),
-                               Parameter("qos_depth", value="deep"),
+                               Parameter("image_transport", value=7),
                                Parameter("max_people", value=4)])
     try:
-        settings = parameters.declare(node)
-        assert settings.assumed_hfov_deg == NodeSettings.assumed_hfov_deg
-        assert settings.device == "auto" and settings.qos_depth == NodeSettings.qos_depth
-        assert settings.max_people == 4  # valid overrides still apply
+        config, ros = parameters.declare(node)
+        assert ros.assumed_hfov_deg == RosSettings.assumed_hfov_deg
+        assert config.device == "auto" and ros.image_transport == "raw"
+        assert config.max_people == 4  # valid overrides still apply
     finally:
         node.destroy_node()
 
 
-def test_updated_applies_accepted_changes_only_to_known_names() -> None:
-    settings = parameters.updated(NodeSettings(), [Parameter("publish_image", value=False),
-                                                   Parameter("use_sim_time", value=True)])
-    assert settings.publish_image is False and settings == dataclasses.replace(NodeSettings(), publish_image=False)
+def test_changes_split_accepted_values_between_pipeline_and_node() -> None:
+    pipeline, ros = parameters.changes([Parameter("publish_image", value=False),
+                                        Parameter("person_threshold", value=0.4),
+                                        Parameter("use_sim_time", value=True)])
+    assert pipeline == {"person_threshold": 0.4} and ros == {"publish_image": False}
 
 
-def config_values() -> dict[str, object]:
-    return yaml.safe_load(CONFIG.read_text())["/**/pose3d_node"]["ros__parameters"]
+def test_config_file_is_the_generated_table() -> None:
+    """config/pose3d.yaml is generated from the two tables; a setting added, renamed or given a new
+    default without regenerating it fails here."""
+    assert CONFIG.read_text() == parameters.parameters_yaml(), \
+        "regenerate: python -m ros2_ctxpose.ros.parameters > config/pose3d.yaml"
+    values = yaml.safe_load(CONFIG.read_text())["/**/pose3d_node"]["ros__parameters"]
+    assert values == {name: f.default for name, f in FIELDS.items()}
+    assert all(type(values[name]) is type(f.default) for name, f in FIELDS.items())
 
 
-def test_config_lists_every_parameter_with_its_default() -> None:
-    values = config_values()
-    assert set(values) == set(FIELDS)
-    for name, value in values.items():
-        assert value == FIELDS[name].default, name
-        assert type(value) is type(FIELDS[name].default), name
+def test_cli_flags_are_the_pipeline_settings() -> None:
+    from ros2_ctxpose.cli.main import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command in ("infer", "eval", "bench"):
+        dests = {a.dest: a for a in sub.choices[command]._actions}
+        for f in dataclasses.fields(PipelineConfig):
+            assert f.name in dests, f"ctxpose {command} lacks --{f.name.replace('_', '-')}"
+            default = dests[f.name].default
+            assert default == f.default or default == [f.default], (command, f.name)
 
 
 @pytest.mark.parametrize("namespace", ["", "/robot1"])
@@ -142,7 +162,8 @@ def test_config_file_applies_through_rcl(context: Context, tmp_path: Path, names
     node = Node("pose3d_node", namespace=namespace, context=context,
                 cli_args=["--ros-args", "--params-file", str(path)])
     try:
-        assert parameters.declare(node) == dataclasses.replace(NodeSettings(), **changed)
+        assert parameters.declare(node) == (PipelineConfig(max_people=3),
+                                            RosSettings(assumed_hfov_deg=72.5, frame_id="head_camera_optical_frame"))
     finally:
         node.destroy_node()
 

@@ -13,7 +13,7 @@ from ros2_ctxpose.core.camera import CameraModel
 from ros2_ctxpose.core.lifter import ContextLifter, LifterConfig
 from ros2_ctxpose.core.media import demo_video_path
 from ros2_ctxpose.core.pipeline import Pose3DPipeline
-from ros2_ctxpose.core.placement import ROOT_FROM_DEPTH, ROOT_FROM_INTRINSICS, ROOT_SCALE_UNKNOWN
+from ros2_ctxpose.core.results import ROOT_FROM_DEPTH, ROOT_FROM_INTRINSICS, ROOT_SCALE_UNKNOWN
 from ros2_ctxpose.core.skeleton import COCO_H36M_SHARED, H36M17, H36M17_BONES
 
 SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))

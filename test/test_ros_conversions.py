@@ -19,7 +19,7 @@ from transforms3d.quaternions import quat2mat  # noqa: E402
 from visualization_msgs.msg import Marker  # noqa: E402
 
 from ros2_ctxpose.core.pipeline import Person3D  # noqa: E402
-from ros2_ctxpose.core.placement import ROOT_FROM_DEPTH, ROOT_SCALE_UNKNOWN  # noqa: E402
+from ros2_ctxpose.core.results import ROOT_FROM_DEPTH, ROOT_SCALE_UNKNOWN  # noqa: E402
 from ros2_ctxpose.core.skeleton import H36M17, H36M17_BONES, index_of  # noqa: E402
 from ros2_ctxpose.msg import Skeleton3D  # noqa: E402
 from ros2_ctxpose.ros.camera_info import camera_model  # noqa: E402

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .config_args import add_config_arguments, config_from_args
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -27,10 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("annotations", type=Path, help="annotations.json")
     parser.add_argument("--images-root", type=Path, default=None,
                         help="folder the image paths are relative to (default: the annotations' folder)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--detector-weights", type=Path, default=None)
-    parser.add_argument("--lifter-weights", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write per-image and per-dataset figures here")
+    add_config_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -61,8 +61,7 @@ def run(args: argparse.Namespace) -> int:
         for name, joints in data.get("joint_sets", {}).items():
             if name in JOINT_SETS and tuple(joints) != JOINT_SETS[name].joints:
                 raise ValueError(f"joint set {name!r} differs from core/joint_sets.py's")
-        pipeline = Pose3DPipeline.create(detector_weights=args.detector_weights,
-                                         lifter_weights=args.lifter_weights, device=args.device)
+        pipeline = Pose3DPipeline.from_config(config_from_args(args))
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         print(f"ctxpose eval: {exc}", file=sys.stderr)
         return 2

@@ -19,16 +19,17 @@ are not metric (``root_source`` = ``scale_unknown``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 from ..core.camera import DEFAULT_HFOV_DEG, CameraModel
+from .config_args import add_config_arguments, config_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,22 +44,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="ROS camera_info YAML (camera_matrix, distortion_coefficients, image size)")
     intr.add_argument("--fov", type=float, default=DEFAULT_HFOV_DEG,
                       help="horizontal field of view in degrees, assumed without intrinsics")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--out", type=Path, default=None, help="JSON-lines file (default: stdout)")
     parser.add_argument("--overlay", type=Path, default=None,
                         help="folder for annotated images (2D skeleton, id, distance)")
-    parser.add_argument("--max-people", type=int, default=10)
-    parser.add_argument("--detector-weights", type=Path, default=None)
-    parser.add_argument("--lifter-weights", type=Path, default=None)
+    add_config_arguments(parser)
     parser.set_defaults(func=run)
 
 
-def load_camera_info(path: Path) -> CameraModel:
-    """``CameraModel`` from a ROS camera_info YAML (as written by camera_calibration)."""
-    try:
-        import yaml
-    except ModuleNotFoundError:
-        raise ValueError("--camera-info needs PyYAML (pip install pyyaml)") from None
+@dataclass(frozen=True)
+class Calibration:
+    """A camera_info YAML's contents: intrinsics at a calibration size, distortion and its model."""
+
+    K: np.ndarray
+    dist: np.ndarray
+    size: tuple[int, int]
+    model: str
+
+    def camera(self, width: int, height: int) -> CameraModel:
+        return CameraModel.from_calibration(self.K, self.dist, (width, height), calibration_size=self.size,
+                                            distortion_model=self.model)
+
+
+def load_camera_info(path: Path) -> Calibration:
+    """The calibration in a ROS camera_info YAML (as written by camera_calibration)."""
+    import yaml
 
     try:
         data = yaml.safe_load(path.read_text())
@@ -67,21 +76,21 @@ def load_camera_info(path: Path) -> CameraModel:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a camera_info YAML (expected a mapping)")
     try:
-        K = np.asarray(data["camera_matrix"]["data"], dtype=np.float64).reshape(3, 3)
-        dist = np.asarray((data.get("distortion_coefficients") or {}).get("data") or [], dtype=np.float64)
-        width, height = int(data["image_width"]), int(data["image_height"])
+        calibration = Calibration(
+            K=np.asarray(data["camera_matrix"]["data"], dtype=np.float64).reshape(3, 3),
+            dist=np.asarray((data.get("distortion_coefficients") or {}).get("data") or [], dtype=np.float64),
+            size=(int(data["image_width"]), int(data["image_height"])),
+            model=str(data.get("distortion_model", "plumb_bob")))
+        calibration.camera(*calibration.size)  # refuse an unusable calibration before any image is read
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: not a camera_info YAML (need camera_matrix.data, image_width, "
-                         f"image_height): {exc}") from None
-    model = str(data.get("distortion_model", "plumb_bob"))
-    if model not in ("plumb_bob", "rational_polynomial") and dist.any():
-        raise ValueError(f"{path}: distortion model {model!r} is not supported "
-                         "(plumb_bob and rational_polynomial are: OpenCV's coefficient order)")
-    return CameraModel(K=K, width=width, height=height, dist=dist if dist.size else np.zeros(5))
+        raise ValueError(f"{path}: not a usable camera_info YAML (need camera_matrix.data, image_width, "
+                         f"image_height; {exc})") from None
+    return calibration
 
 
 class CameraSource:
-    """The camera for each image: fixed intrinsics, a camera_info file, or an assumed FOV."""
+    """The camera for each image: fixed intrinsics, a camera_info file, or an assumed FOV. Whatever
+    had to be assumed, scaled or padded is said once on stderr."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         given = [getattr(args, n) for n in ("fx", "fy", "cx", "cy")]
@@ -92,39 +101,27 @@ class CameraSource:
         self.intrinsics = given if all(v is not None for v in given) else None
         if self.intrinsics is not None and not (given[0] > 0 and given[1] > 0):
             raise ValueError(f"--fx and --fy must be > 0, got {given[0]} and {given[1]}")
-        self.fixed = load_camera_info(args.camera_info) if args.camera_info else None
+        self.calibration = load_camera_info(args.camera_info) if args.camera_info else None
         self.fov = args.fov
-        self._warned = False
+        self._said: set[str] = set()
 
     def __call__(self, width: int, height: int) -> CameraModel:
-        if self.fixed is not None:
-            return self.fixed
+        if self.calibration is not None:
+            camera = self.calibration.camera(width, height)
+            for note in camera.notes:
+                self._say(f"--camera-info: {note}")
+            return camera
         if self.intrinsics is not None:
             fx, fy, cx, cy = self.intrinsics
             return CameraModel(K=np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]), width=width, height=height)
-        if not self._warned:
-            print(f"ctxpose infer: no intrinsics given; assuming a {self.fov:g} deg horizontal field of "
-                  "view (distances are not metric, root_source = scale_unknown)", file=sys.stderr)
-            self._warned = True
+        self._say(f"no intrinsics given; assuming a {self.fov:g} deg horizontal field of view (distances are "
+                  "not metric, root_source = scale_unknown)")
         return CameraModel.from_fov(width, height, self.fov)
 
-
-def _rounded(a: np.ndarray, digits: int) -> list:
-    return np.round(np.asarray(a, dtype=np.float64), digits).tolist()
-
-
-def person_record(person: Any, person_id: int) -> dict[str, Any]:
-    """One entry of a line's ``people`` (see docs/OUTPUT_FORMAT.md)."""
-    return {
-        "id": int(person_id),
-        "score": round(float(person.score), 4),
-        "bbox_xyxy": _rounded(person.bbox_xyxy, 2),
-        "joints_2d_px": [[round(float(u), 2), round(float(v), 2), round(float(c), 4)]
-                         for u, v, c in person.keypoints_2d],
-        "joints_3d_cam_m": _rounded(person.joints_3d, 4),
-        "root_cam_m": _rounded(person.root, 4),
-        "root_source": person.root_source,
-    }
+    def _say(self, message: str) -> None:
+        if message not in self._said:
+            self._said.add(message)
+            print(f"ctxpose infer: {message}", file=sys.stderr)
 
 
 @contextmanager
@@ -151,13 +148,11 @@ def run(args: argparse.Namespace) -> int:
     from ..core.media import iter_frames
     from ..core.overlay import draw_people
     from ..core.pipeline import Pose3DPipeline
-    from ..core.tracking import Tracker
+    from ..core.results import frame_record, to_json
 
     try:
         cameras = CameraSource(args)
-        pipeline = Pose3DPipeline.create(
-            detector_weights=args.detector_weights, lifter_weights=args.lifter_weights,
-            device=args.device, max_people=args.max_people)
+        pipeline = Pose3DPipeline.from_config(config_from_args(args))
     except (OSError, ValueError, RuntimeError) as exc:  # bad arguments, missing or broken weights
         print(f"ctxpose infer: {exc}", file=sys.stderr)
         return 2
@@ -165,33 +160,26 @@ def run(args: argparse.Namespace) -> int:
         args.overlay.mkdir(parents=True, exist_ok=True)
 
     failures = 0
-    tracker, current_video = Tracker(), None  # one tracker, reset per video: ids never repeat
+    current_video = None
     with _output(args.out) as out:
         for frame in iter_frames(args.paths):
-            line: dict[str, Any] = {"file": frame.name}
+            fields: dict[str, Any] = {"file": frame.name}
             try:
                 if frame.error is not None:
                     raise ValueError(frame.error)
                 h, w = frame.image.shape[:2]
-                line.update(width=w, height=h)
-                result = pipeline(frame.image, cameras(w, h))
+                fields.update(width=w, height=h)
+                if frame.video != current_video:
+                    pipeline.reset_tracking()  # ids never repeat across videos either
+                    current_video = frame.video
+                result = pipeline(frame.image, cameras(w, h), stamp_s=frame.stamp_s)
             except ValueError as exc:
                 print(f"ctxpose infer: {frame.name}: {exc}", file=sys.stderr)
-                line.update(error=str(exc), people=[])
                 failures += 1
-                print(json.dumps(line), file=out, flush=True)
+                print(to_json({**fields, "error": str(exc), "people": []}), file=out, flush=True)
                 continue
-            if frame.video is None:
-                ids = np.arange(len(result.people))
-            else:
-                if frame.video != current_video:
-                    tracker.reset()
-                    current_video = frame.video
-                ids = tracker.update_people(result.people)
-            line["latency_ms"] = round(result.timings_ms["total"], 2)
-            line["people"] = [person_record(p, i) for p, i in zip(result.people, ids)]
-            print(json.dumps(line), file=out, flush=True)
+            print(to_json(frame_record(result, **fields)), file=out, flush=True)
             if args.overlay is not None:
-                drawn = draw_people(frame.image, result.people, ids)
+                drawn = draw_people(frame.image, result.people, keypoint_threshold=pipeline.config.keypoint_threshold)
                 cv2.imwrite(str(args.overlay / overlay_name(frame.name, frame.video, frame.index)), drawn)
     return 1 if failures else 0

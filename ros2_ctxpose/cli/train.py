@@ -1,6 +1,5 @@
-"""``ctxpose train``, ``ctxpose eval-h36m`` and ``ctxpose train-context``: thin wrappers over the
-lifter's mocap training, its S11 evaluation and the context fine-tuning on annotated frames.
-The work modules (torch) are imported only when a command runs."""
+"""``ctxpose train`` and ``ctxpose eval-h36m``: thin wrappers over the training wing's lifter
+training and its S11 evaluation. The work modules (torch) are imported only when a command runs."""
 
 from __future__ import annotations
 
@@ -14,8 +13,6 @@ _COMMANDS = (
      "train the geometry-only lifter on Human3.6M mocap (needs ../shared)"),
     ("eval-h36m", "evaluate_h36m", options.add_eval_arguments,
      "S11 MPJPE / PA-MPJPE of lifter weights with exact and detector-like 2D"),
-    ("train-context", "finetune_context", options.add_finetune_arguments,
-     "fine-tune the context branch on annotated frames, leave-one-dataset-out"),
 )
 
 
@@ -27,7 +24,7 @@ def _runner(module: str):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``train``, ``eval-h36m`` and ``train-context`` subcommands; each sets
+    """Add the ``train`` and ``eval-h36m`` subcommands; each sets
     ``func(args) -> exit code``."""
     for name, module, add_arguments, help_text in _COMMANDS:
         parser = subparsers.add_parser(name, help=help_text, description=help_text)

@@ -52,8 +52,7 @@ def match_person(keypoints: np.ndarray, gt_2d: np.ndarray, mapping: JointSetMapp
 
 def annotation_camera(entry: dict[str, Any], width: int, height: int) -> CameraModel:
     """The camera of one annotations.json entry: ``K`` and, where given, ``dist_k``/``dist_p``
-    (radial k1..k3, tangential p1, p2) in OpenCV's (k1, k2, p1, p2, k3) order."""
+    (radial k1..k3, tangential p1, p2), put in OpenCV's (k1, k2, p1, p2, k3) order."""
     k = list(entry.get("dist_k") or []) + [0.0] * 3
     p = list(entry.get("dist_p") or []) + [0.0] * 2
-    return CameraModel(K=np.asarray(entry["K"], dtype=np.float64), width=width, height=height,
-                       dist=np.array([k[0], k[1], p[0], p[1], k[2]]))
+    return CameraModel.from_calibration(entry["K"], [k[0], k[1], p[0], p[1], k[2]], (width, height))

@@ -36,6 +36,9 @@ class Frame:
     video: str | None = None
     #: Index of the frame in its video.
     index: int = 0
+    #: When the frame was taken in its video (seconds, from the container's timestamps); None for
+    #: still images. It drives the tracker, whose ages are in seconds.
+    stamp_s: float | None = None
 
 
 class MediaError(ValueError):
@@ -93,7 +96,8 @@ def _video_frames(path: Path) -> Iterator[Frame]:
             ok, image = cap.read()
             if not ok or image is None:
                 break
-            yield Frame(f"{path}#{index:06d}", image, video=str(path), index=index)
+            stamp_s = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            yield Frame(f"{path}#{index:06d}", image, video=str(path), index=index, stamp_s=stamp_s)
             index += 1
         if index == 0:
             yield Frame(str(path), None, "video has no readable frames", video=str(path))

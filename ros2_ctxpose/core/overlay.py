@@ -12,8 +12,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from .placement import ROOT_SCALE_UNKNOWN
-from .pipeline import Person3D
+from .results import ROOT_SCALE_UNKNOWN, Person3D
 from .skeleton import COCO17_BONES
 
 #: Distinct BGR colours, cycled by id so one person keeps a colour across frames.
@@ -27,9 +26,8 @@ def colour_for(person_id: int) -> tuple[int, int, int]:
     return _PALETTE[person_id % len(_PALETTE)]
 
 
-def draw_people(image: np.ndarray, people: Sequence[Person3D], ids: Sequence[int] | None = None, *,
-                keypoint_threshold: float = 0.3) -> np.ndarray:
-    """A copy of the BGR ``image`` with every person drawn; ``ids`` default to 0, 1, 2, ...
+def draw_people(image: np.ndarray, people: Sequence[Person3D], *, keypoint_threshold: float = 0.3) -> np.ndarray:
+    """A copy of the BGR ``image`` with every person drawn, coloured and labelled by track id.
 
     Keypoints below ``keypoint_threshold`` and bones touching them are left out, so the drawing
     shows what the detector actually saw.
@@ -37,9 +35,9 @@ def draw_people(image: np.ndarray, people: Sequence[Person3D], ids: Sequence[int
     out = np.ascontiguousarray(image, dtype=np.uint8).copy()
     if out.ndim == 2:
         out = cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
-    ids = list(range(len(people))) if ids is None else list(ids)
     thick = max(1, round(max(out.shape[:2]) / 400))
-    for person, pid in zip(people, ids):
+    for person in people:
+        pid = person.track_id
         colour = colour_for(int(pid))
         kp = np.asarray(person.keypoints_2d, dtype=np.float64)
         seen = np.isfinite(kp[:, :2]).all(axis=1) & (kp[:, 2] >= keypoint_threshold)

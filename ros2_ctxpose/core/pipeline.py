@@ -1,56 +1,40 @@
-"""One camera frame in, every person's absolute 3D skeleton out: detector -> lifter -> placement.
+"""One camera frame in, every person's absolute 3D skeleton out: detector -> lifter -> placement
+-> identities.
 
-The ROS node and the CLI both call ``Pose3DPipeline``; it holds no ROS and no file handling. All
-people of a frame are lifted in one batched call (the lifter's cost is per call far more than per
-person), and placed in one vectorised solve.
+The ROS node and the CLI both call ``Pose3DPipeline``; it holds no ROS and no file handling, and
+everything it can be told is a ``PipelineConfig`` field. All people of a frame are lifted in one
+batched call (the lifter's cost is per call far more than per person), and placed in one
+vectorised solve. Frames given a time stamp are tracked (``Person3D.track_id`` stays with a
+person); still images number their people 0, 1, ...
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
 from .camera import CameraModel
+from .config import DYNAMIC, ConfigError, PipelineConfig
+from .detector import PoseDetector, create_detector
 from .detector.features import crop_people
 from .duplicates import distinct_people
 from .joint_sets import h36m_confidence
-from .placement import (
+from .lifter.model import ContextLifter, load_lifter
+from .placement import depth_to_metres, root_from_depth, root_from_reprojection
+from .results import (
     ROOT_FROM_DEPTH,
     ROOT_FROM_INTRINSICS,
     ROOT_SCALE_UNKNOWN,
-    depth_to_metres,
-    root_from_depth,
-    root_from_reprojection,
+    FrameResult,
+    Person3D,
 )
+from .tracking import Tracker
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Person3D:
-    """One person in one frame. Arrays are float64 numpy."""
-
-    score: float
-    bbox_xyxy: np.ndarray      # (4,) source pixels
-    keypoints_2d: np.ndarray   # (17, 3) COCO-17 [u, v, conf], source pixels (detector output)
-    joints_3d: np.ndarray      # (17, 3) H36M-17, camera optical frame, metres, absolute
-    joints_uv: np.ndarray      # (17, 2) joints_3d projected into the image (pixels)
-    joints_conf: np.ndarray    # (17,) per H36M-17 joint, from the COCO confidences
-    root: np.ndarray           # (3,) = joints_3d[0]
-    root_source: str           # ROOT_FROM_INTRINSICS | ROOT_FROM_DEPTH | ROOT_SCALE_UNKNOWN
-
-
-@dataclass
-class FrameResult:
-    people: list[Person3D] = field(default_factory=list)
-    #: Milliseconds per stage: "preprocess" (input checks, keypoint normalisation, lifter inputs),
-    #: "detector", "lifter", "placement" and "total".
-    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 def _sync(device: torch.device) -> None:
@@ -60,61 +44,72 @@ def _sync(device: torch.device) -> None:
 
 
 class Pose3DPipeline:
-    """Detector + lifter + placement for one camera frame.
+    """Detector + lifter + placement (+ tracking) for one camera's frames.
 
     Args:
-        detector: a ``PoseDetector`` (see docs/ARCHITECTURE.md).
+        detector: any ``PoseDetector`` backend.
         lifter: a ``ContextLifter``; it is moved to the detector's device.
-        use_context: feed the detector's feature maps to the lifter; ``None`` = when the weights
+        config: the settings; the detector and lifter must already match its model settings
+            (``from_config`` builds all three together). Per-frame settings: ``update``.
+        use_context: crop the detector's feature maps for the lifter; ``None`` = when the weights
             say their context branch was trained (an untrained branch adds nothing but cost).
-        max_people: the highest-scoring people kept per frame.
-        keypoint_threshold: keypoints below this confidence do not count for placement.
-        duplicate_oks: a detection whose keypoints match a higher-scoring one's with more than
-            this OKS is the same person again and is dropped (``duplicates``); 1 keeps all.
     """
 
-    def __init__(self, detector: Any, lifter: torch.nn.Module, *, use_context: bool | None = None,
-                 max_people: int = 10, keypoint_threshold: float = 0.3, duplicate_oks: float = 0.5) -> None:
-        if max_people < 1:
-            raise ValueError(f"max_people must be >= 1, got {max_people}")
-        if not 0.0 < duplicate_oks <= 1.0:
-            raise ValueError(f"duplicate_oks must be in (0, 1], got {duplicate_oks}")
-        trained = bool(getattr(getattr(lifter, "config", None), "context_trained", False))
+    def __init__(self, detector: PoseDetector, lifter: ContextLifter, config: PipelineConfig | None = None, *,
+                 use_context: bool | None = None) -> None:
+        self.config = config or PipelineConfig()
+        trained = lifter.config.context_trained
         if use_context and not trained:
-            raise ValueError("use_context=True, but these lifter weights have no trained context branch")
+            raise ConfigError("use_context=True, but these lifter weights have no trained context branch")
+        self.use_context = trained if use_context is None else use_context
+        if self.use_context and tuple(lifter.config.context_channels) != tuple(detector.feature_channels):
+            raise ConfigError(f"the lifter's context branch reads {tuple(lifter.config.context_channels)} feature "
+                              f"channels but the detector gives {tuple(detector.feature_channels)}: these lifter "
+                              "weights were trained for another detector")
         self.detector = detector
-        self.device = torch.device(getattr(detector, "device", "cpu"))
+        self.device = torch.device(detector.device)
         self.lifter = lifter.to(self.device).eval()
         self.lifter_dtype = next(self.lifter.parameters()).dtype
-        self.use_context = trained if use_context is None else use_context
-        self.max_people = max_people
-        self.keypoint_threshold = keypoint_threshold
-        self.duplicate_oks = duplicate_oks
+        self.tracker = Tracker(max_age_s=self.config.track_max_age_s)
 
     @classmethod
-    def create(cls, *, detector_weights: str | None = None, lifter_weights: str | None = None,
-               device: str = "auto", half: bool | None = None, imgsz: int = 640,
-               person_threshold: float = 0.25, iou_threshold: float = 0.7,
-               keypoint_threshold: float = 0.3, max_people: int = 10, duplicate_oks: float = 0.5,
-               cpu_bf16: bool = False) -> "Pose3DPipeline":
-        """The shipped (or given) detector and lifter weights, on one device.
+    def from_config(cls, config: PipelineConfig | None = None) -> Pose3DPipeline:
+        """The detector and lifter ``config`` names (default: the packaged ones), on one device.
 
-        ``half`` (fp16 on CUDA) and ``cpu_bf16`` (bf16 autocast on CPU) apply to the detector,
-        which is 90 % of the time; the lifter stays fp32 on the same device (it is tiny,
-        and its output feeds a least-squares fit that fp16 rounding would only make noisier).
+        The detector's precision applies to the detector only (90 % of the time); the lifter stays
+        fp32 on the same device (it is tiny, and its output feeds a least-squares fit that fp16
+        rounding would only make noisier).
         """
-        from .detector import PoseDetector
-        from .lifter import load_lifter
+        config = config or PipelineConfig()
+        if config.cpu_threads:
+            torch.set_num_threads(config.cpu_threads)
+        detector = create_detector(config)
+        lifter = load_lifter(config.lifter_weights or None, device=detector.device)
+        return cls(detector, lifter, config)
 
-        detector = PoseDetector(detector_weights, device=device, half=half, imgsz=imgsz,
-                                conf=person_threshold, iou=iou_threshold, cpu_bf16=cpu_bf16)
-        lifter = load_lifter(lifter_weights, device=str(getattr(detector, "device", "cpu")))
-        return cls(detector, lifter, max_people=max_people, keypoint_threshold=keypoint_threshold,
-                   duplicate_oks=duplicate_oks)
+    def update(self, **changes: Any) -> None:
+        """Apply per-frame settings (``config.DYNAMIC``) to the running pipeline; others need a new
+        pipeline and raise ``ConfigError``, as do invalid values (nothing is applied then)."""
+        fixed = set(changes) - DYNAMIC
+        if fixed:
+            raise ConfigError(f"{sorted(fixed)} cannot change while running (they need the models loaded again)")
+        self.config = self.config.replace(**changes)
+        self.detector.person_threshold = self.config.person_threshold
+        self.detector.nms_iou_threshold = self.config.nms_iou_threshold
+        self.tracker.max_age_s = self.config.track_max_age_s
+
+    def reset_tracking(self) -> None:
+        """Forget who was seen (a new video); ids keep counting up, none is reused."""
+        self.tracker.reset()
 
     def __call__(self, image: np.ndarray, camera: CameraModel, *, bgr: bool = True,
-                 depth: np.ndarray | None = None, depth_scale: float = 1.0) -> FrameResult:
+                 depth: np.ndarray | None = None, depth_scale: float = 1.0,
+                 stamp_s: float | None = None) -> FrameResult:
         """People in ``image`` (H, W, 3 uint8) seen by ``camera``.
+
+        ``stamp_s``: when the frame was taken (seconds, any clock that only moves forward within
+        one camera's stream): the people are then tracked across calls; ``None`` for unrelated
+        still images.
 
         ``depth``: optional depth image aligned with ``image`` (same view; it may have another
         resolution), in raw units times ``depth_scale`` = metres (16UC1 millimetres: 0.001,
@@ -129,6 +124,9 @@ class Pose3DPipeline:
             return FrameResult([], timings)
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) image, got shape {image.shape}")
+        if image.shape[0] * image.shape[1] > self.config.max_image_pixels:
+            raise ValueError(f"image is {image.shape[1]}x{image.shape[0]}, more than max_image_pixels = "
+                             f"{self.config.max_image_pixels}")
         if (image.shape[1], image.shape[0]) != (camera.width, camera.height):
             raise ValueError(f"image is {image.shape[1]}x{image.shape[0]} but the camera is "
                              f"{camera.width}x{camera.height}")
@@ -141,9 +139,11 @@ class Pose3DPipeline:
         all_keypoints = np.asarray(det.keypoints, dtype=np.float64)
         all_boxes = np.asarray(det.boxes_xyxy, dtype=np.float64)
         order = np.argsort(-all_scores, kind="stable")
-        order = order[distinct_people(all_keypoints[order], all_boxes[order], self.duplicate_oks)]
-        order = order[: self.max_people]
+        order = order[distinct_people(all_keypoints[order], all_boxes[order], self.config.duplicate_oks_threshold)]
+        order = order[: self.config.max_people]
         if order.size == 0:
+            if stamp_s is not None:
+                self.tracker.update(np.zeros((0, 4)), None, stamp_s)  # time passes for the tracks too
             timings["total"] = _ms(t_start)
             return FrameResult([], timings)
 
@@ -167,8 +167,12 @@ class Pose3DPipeline:
         joints_conf = h36m_confidence(conf)
         boxes = all_boxes[order]
         scores = all_scores[order]
+        if stamp_s is None:
+            ids = np.arange(len(order))
+        else:
+            ids = self.tracker.update(boxes, keypoints, stamp_s)
         people = [
-            Person3D(score=float(scores[i]), bbox_xyxy=boxes[i], keypoints_2d=keypoints[i],
+            Person3D(track_id=int(ids[i]), score=float(scores[i]), bbox_xyxy=boxes[i], keypoints_2d=keypoints[i],
                      joints_3d=joints[i], joints_uv=joints_uv[i], joints_conf=joints_conf[i],
                      root=joints[i, 0].copy(), root_source=sources[i])
             for i in range(len(order))
@@ -195,7 +199,7 @@ class Pose3DPipeline:
                conf: np.ndarray, camera: CameraModel, image_hw: tuple[int, int],
                depth: np.ndarray | None, depth_scale: float) -> tuple[np.ndarray, list[str]]:
         """Roots (B, 3) and their sources: depth where it has enough valid pixels, else reprojection."""
-        roots = root_from_reprojection(pose_rel, kp_norm, conf, min_conf=self.keypoint_threshold)
+        roots = root_from_reprojection(pose_rel, kp_norm, conf, min_conf=self.config.keypoint_threshold)
         fallback = ROOT_SCALE_UNKNOWN if camera.assumed else ROOT_FROM_INTRINSICS
         sources = [fallback] * len(roots)
         if depth is None:
@@ -203,7 +207,7 @@ class Pose3DPipeline:
         depth_m = depth_to_metres(depth, depth_scale)
         to_depth_px = np.array([depth_m.shape[1] / image_hw[1], depth_m.shape[0] / image_hw[0]])
         d_roots, ok = root_from_depth(pose_rel, keypoints[..., :2] * to_depth_px, kp_norm, conf,
-                                      depth_m, min_conf=self.keypoint_threshold)
+                                      depth_m, min_conf=self.config.keypoint_threshold)
         roots[ok] = d_roots[ok]
         return roots, [ROOT_FROM_DEPTH if k else s for k, s in zip(ok, sources)]
 

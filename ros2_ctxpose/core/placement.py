@@ -28,11 +28,6 @@ import numpy as np
 
 from .skeleton import COCO_H36M_SHARED
 
-#: Values of ``Person3D.root_source``; they mirror the ROOT_* constants of Skeleton3D.msg.
-ROOT_FROM_INTRINSICS: Final[str] = "intrinsics"
-ROOT_FROM_DEPTH: Final[str] = "depth"
-ROOT_SCALE_UNKNOWN: Final[str] = "scale_unknown"
-
 _COCO_IDX: Final[np.ndarray] = np.array([c for c, _ in COCO_H36M_SHARED])
 _H36M_IDX: Final[np.ndarray] = np.array([h for _, h in COCO_H36M_SHARED])
 

@@ -39,6 +39,13 @@ COCO17_BONES: Final[tuple[tuple[int, int], ...]] = (
     (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
 )
 
+#: COCO-17 per-keypoint annotation spread relative to the person's scale: the OKS constants of the
+#: COCO keypoint evaluation (used for keypoint similarity and to model detector noise).
+COCO17_OKS_SIGMAS: Final[tuple[float, ...]] = (
+    0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072,
+    0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
+)
+
 #: Mirror permutation of COCO-17 (left <-> right), for flip augmentation and swap noise.
 COCO17_FLIP: Final[tuple[int, ...]] = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
 

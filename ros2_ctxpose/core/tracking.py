@@ -10,15 +10,13 @@ people walking past each other). New ids come from a counter and are never reuse
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, Sequence
+from typing import Final
 
 import numpy as np
 
-#: COCO-17 per-keypoint OKS constants (the COCO keypoint evaluation's sigmas).
-COCO17_SIGMAS: Final[np.ndarray] = np.array([
-    0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072,
-    0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
-])
+from .skeleton import COCO17_OKS_SIGMAS
+
+_SIGMAS: Final[np.ndarray] = np.array(COCO17_OKS_SIGMAS)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -46,7 +44,7 @@ def keypoint_similarity(kp_a: np.ndarray, kp_b: np.ndarray, boxes_b: np.ndarray,
     d2 = ((a[:, None, :, :2] - b[None, :, :, :2]) ** 2).sum(axis=-1)
     boxes_b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
     area = np.clip(boxes_b[:, 2:] - boxes_b[:, :2], 1.0, None).prod(axis=-1)
-    var = (2 * COCO17_SIGMAS) ** 2
+    var = (2 * _SIGMAS) ** 2
     e = d2 / (2 * area[None, :, None] * var)
     both = (a[:, None, :, 2] >= min_conf) & (b[None, :, :, 2] >= min_conf)
     count = both.sum(axis=-1)
@@ -78,7 +76,7 @@ class _Track:
     id: int
     box: np.ndarray
     keypoints: np.ndarray | None
-    age: int = 0  # frames since last matched
+    last_seen_s: float
 
 
 class Tracker:
@@ -87,14 +85,15 @@ class Tracker:
     Args:
         iou_threshold: a person may continue a track if their boxes overlap at least this much...
         oks_threshold: ...or their keypoints are at least this similar.
-        max_age: a track unmatched for more than this many frames is forgotten (so a person who
-            is missed by the detector for a frame or two keeps their id).
+        max_age_s: a track unmatched for longer than this (seconds of the frames' own clock) is
+            forgotten, so a person the detector misses for a moment keeps their id whatever the
+            frame rate.
     """
 
-    def __init__(self, iou_threshold: float = 0.3, oks_threshold: float = 0.5, max_age: int = 5) -> None:
+    def __init__(self, iou_threshold: float = 0.3, oks_threshold: float = 0.5, max_age_s: float = 1.0) -> None:
         self.iou_threshold = iou_threshold
         self.oks_threshold = oks_threshold
-        self.max_age = max_age
+        self.max_age_s = max_age_s
         self._tracks: list[_Track] = []
         self._next_id = 1
 
@@ -102,31 +101,25 @@ class Tracker:
         """Forget all tracks (ids keep counting up, so none is ever reused)."""
         self._tracks = []
 
-    def update(self, boxes_xyxy: np.ndarray, keypoints: np.ndarray | None = None) -> np.ndarray:
-        """Ids (N,) int64 for this frame's people, boxes (N, 4) and optional keypoints (N, 17, 3)."""
+    def update(self, boxes_xyxy: np.ndarray, keypoints: np.ndarray | None, stamp_s: float) -> np.ndarray:
+        """Ids (N,) int64 for the people of the frame taken at ``stamp_s`` (seconds): boxes (N, 4)
+        and optional keypoints (N, 17, 3)."""
         boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
         kps = None if keypoints is None else np.asarray(keypoints, dtype=np.float64)
+        if self._tracks and stamp_s < max(t.last_seen_s for t in self._tracks):
+            self.reset()  # time went backwards (a replayed bag, a looping video): start afresh
+        self._tracks = [t for t in self._tracks if stamp_s - t.last_seen_s <= self.max_age_s]
         ids = np.zeros(len(boxes), dtype=np.int64)
         matched = self._associate(boxes, kps)
         for det, trk in matched:
             track = self._tracks[trk]
-            track.box, track.keypoints, track.age = boxes[det], None if kps is None else kps[det], 0
+            track.box, track.keypoints, track.last_seen_s = boxes[det], None if kps is None else kps[det], stamp_s
             ids[det] = track.id
-        matched_tracks = {t for _, t in matched}
-        for i, track in enumerate(self._tracks):
-            if i not in matched_tracks:
-                track.age += 1
-        self._tracks = [t for t in self._tracks if t.age <= self.max_age]
         for det in sorted(set(range(len(boxes))) - {d for d, _ in matched}):
-            self._tracks.append(_Track(self._next_id, boxes[det], None if kps is None else kps[det]))
+            self._tracks.append(_Track(self._next_id, boxes[det], None if kps is None else kps[det], stamp_s))
             ids[det] = self._next_id
             self._next_id += 1
         return ids
-
-    def update_people(self, people: Sequence[Any]) -> np.ndarray:
-        """``update`` for a pipeline result's people (anything with ``bbox_xyxy`` and ``keypoints_2d``)."""
-        return self.update(np.array([p.bbox_xyxy for p in people]).reshape(-1, 4),
-                           np.array([p.keypoints_2d for p in people]).reshape(-1, 17, 3))
 
     def _associate(self, boxes: np.ndarray, kps: np.ndarray | None) -> list[tuple[int, int]]:
         if not len(boxes) or not self._tracks:

@@ -14,7 +14,6 @@ non-zero if nothing came out.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import statistics
@@ -33,9 +32,11 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 
 from ros2_ctxpose.core.overlay import colour_for
+from ros2_ctxpose.core.results import FrameResult, frame_record, to_json
 from ros2_ctxpose.core.skeleton import H36M17_BONES
 from ros2_ctxpose.msg import Skeleton3DArray
 from ros2_ctxpose.ros.image_codec import decode_image
+from ros2_ctxpose.ros.messages import people_from_message
 
 NAMESPACE = "/ctxpose_demo"
 STARTUP_TIMEOUT_S = 300.0
@@ -88,15 +89,12 @@ def top_view(skeletons: Skeleton3DArray, height: int, range_m: float = 12.0) -> 
     return panel
 
 
-def skeletons_json(msg: Skeleton3DArray) -> dict:
-    return {
-        "stamp": msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9,
-        "frame_id": msg.header.frame_id,
-        "latency_s": round(_seconds(msg.processing_latency), 4),
-        "people": [{"id": s.id, "score": round(s.score, 3), "root_source": s.root_source,
-                    "joints_m": [[round(p.x, 4), round(p.y, 4), round(p.z, 4)] for p in s.joint_positions]}
-                   for s in msg.skeletons],
-    }
+def skeletons_record(msg: Skeleton3DArray) -> dict:
+    """A poses.jsonl line: the stamp and frame, the node's latency (image stamp to publication)
+    and the people in ``core.results``' format (docs/OUTPUT_FORMAT.md)."""
+    result = FrameResult(people_from_message(msg), {"total": _seconds(msg.processing_latency) * 1000.0})
+    return frame_record(result, stamp=msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9,
+                        frame_id=msg.header.frame_id)
 
 
 class DemoViewer(Node):
@@ -120,7 +118,7 @@ class DemoViewer(Node):
         self.results.append(msg)
         self._recent.append(msg)
         self._second.append(msg)
-        self._poses.write(json.dumps(skeletons_json(msg)) + "\n")
+        self._poses.write(to_json(skeletons_record(msg)) + "\n")
 
     def _on_overlay(self, msg: Image) -> None:
         match = next((s for s in reversed(self._recent) if _key(s.header.stamp) == _key(msg.header.stamp)), None)
@@ -197,7 +195,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     params_file = args.params_file or default_params_file()
-    node_proc = _start("ros2_ctxpose.ros.node", ["--params-file", str(params_file), "-p", f"device:={args.device}"],
+    node_proc = _start("ros2_ctxpose.ros.node", ["--params-file", str(params_file), "-p", f"device:={args.device}",
+                                                 "-r", "image:=camera/image_raw", "-r", "camera_info:=camera/camera_info"],
                        args.out / "pose3d_node.log")
     camera_proc = _start("ros2_ctxpose.ros.demo_publisher", ["-p", f"scale:={args.scale}"],
                          args.out / "demo_publisher.log")

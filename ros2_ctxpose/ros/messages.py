@@ -13,7 +13,7 @@ from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point
 from std_msgs.msg import Header
 
-from ros2_ctxpose.core.placement import ROOT_FROM_DEPTH, ROOT_FROM_INTRINSICS, ROOT_SCALE_UNKNOWN
+from ros2_ctxpose.core.results import ROOT_FROM_DEPTH, ROOT_FROM_INTRINSICS, ROOT_SCALE_UNKNOWN, Person3D
 from ros2_ctxpose.core.skeleton import H36M17
 from ros2_ctxpose.msg import Skeleton3D, Skeleton3DArray
 
@@ -28,12 +28,12 @@ def _point(xyz: np.ndarray) -> Point:
     return Point(x=float(xyz[0]), y=float(xyz[1]), z=float(xyz[2]))
 
 
-def skeleton_message(person, track_id: int) -> Skeleton3D:
-    """One ``Person3D`` of the pipeline, with its tracking id, as a Skeleton3D."""
+def skeleton_message(person: Person3D) -> Skeleton3D:
+    """One ``Person3D`` of the pipeline as a Skeleton3D."""
     joints = np.asarray(person.joints_3d, dtype=np.float64)
     uv = np.asarray(person.joints_uv, dtype=np.float32)
     return Skeleton3D(
-        id=int(track_id),
+        id=int(person.track_id),
         score=float(person.score),
         bbox_xyxy=np.asarray(person.bbox_xyxy, dtype=np.float32),
         joint_positions=[_point(j) for j in joints],
@@ -46,11 +46,30 @@ def skeleton_message(person, track_id: int) -> Skeleton3D:
     )
 
 
-def skeleton_array(header: Header, people: Sequence, ids: Sequence[int], latency: Duration) -> Skeleton3DArray:
+def skeleton_array(header: Header, people: Sequence[Person3D], latency: Duration) -> Skeleton3DArray:
     """All people of one frame; ``header`` is the source image's (stamp) with the output frame id."""
     return Skeleton3DArray(
         header=header,
         joint_names=list(H36M17),
-        skeletons=[skeleton_message(p, i) for p, i in zip(people, ids)],
+        skeletons=[skeleton_message(p) for p in people],
         processing_latency=latency,
     )
+
+
+_ROOT_SOURCE_NAME = {v: k for k, v in _ROOT_SOURCE.items()}
+
+
+def people_from_message(msg: Skeleton3DArray) -> list[Person3D]:
+    """The people of a received Skeleton3DArray, as the pipeline's ``Person3D`` (for writing them
+    with ``core.results``' serialiser, as the demo does)."""
+    people = []
+    for s in msg.skeletons:
+        joints = np.array([[p.x, p.y, p.z] for p in s.joint_positions], dtype=np.float64).reshape(-1, 3)
+        people.append(Person3D(
+            track_id=int(s.id), score=float(s.score), bbox_xyxy=np.asarray(s.bbox_xyxy, dtype=np.float64),
+            keypoints_2d=np.asarray(s.keypoints_2d, dtype=np.float64).reshape(-1, 3), joints_3d=joints,
+            joints_uv=np.stack([np.asarray(s.joint_u), np.asarray(s.joint_v)], -1).astype(np.float64),
+            joints_conf=np.asarray(s.joint_confidence, dtype=np.float64),
+            root=np.array([s.root_position.x, s.root_position.y, s.root_position.z]),
+            root_source=_ROOT_SOURCE_NAME[s.root_source]))
+    return people

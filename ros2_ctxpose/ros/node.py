@@ -10,6 +10,7 @@ timer while the worker computes.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
@@ -18,7 +19,6 @@ from typing import Optional
 
 import numpy as np
 import rclpy
-import torch
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.duration import Duration
@@ -26,7 +26,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Time as RosTime
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
@@ -35,14 +35,13 @@ from visualization_msgs.msg import MarkerArray
 from ros2_ctxpose.core.camera import CameraModel
 from ros2_ctxpose.core.overlay import draw_people
 from ros2_ctxpose.core.pipeline import Pose3DPipeline
-from ros2_ctxpose.core.tracking import Tracker
 from ros2_ctxpose.msg import Skeleton3DArray
 from ros2_ctxpose.ros import image_codec, parameters
 from ros2_ctxpose.ros.camera_info import camera_model
 from ros2_ctxpose.ros.diagnostics import FrameStats, diagnostic_array
 from ros2_ctxpose.ros.markers import marker_array
 from ros2_ctxpose.ros.messages import skeleton_array
-from ros2_ctxpose.ros.parameters import NodeSettings
+from ros2_ctxpose.ros.parameters import RosSettings
 from ros2_ctxpose.ros.tf_frames import frame_transforms, tf_sender
 
 #: Seconds between repeats of the same warning (bad messages, missing CameraInfo or depth).
@@ -115,11 +114,9 @@ class DepthBuffer:
             return self._cond.wait_for(best, wait_s)
 
 
-def camera_qos(settings: NodeSettings) -> QoSProfile:
-    """The camera subscriptions' QoS: sensor-data (best effort, volatile) unless configured otherwise."""
-    reliability = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=settings.qos_depth,
-                      reliability=reliability[settings.qos_reliability], durability=DurabilityPolicy.VOLATILE)
+#: Topic names, relative so that a namespace and remappings apply (as image_pipeline's nodes do).
+IMAGE, CAMERA_INFO, DEPTH = "image", "camera_info", "depth"
+OUTPUT = "human/pose3d"
 
 
 def _is_zero(stamp: Time) -> bool:
@@ -134,52 +131,43 @@ class Pose3DNode(Node):
         # First, so that destroy_node() works even when loading the model below fails.
         self._frames = LatestFrame()
         self._worker: Optional[threading.Thread] = None
-        self.settings = parameters.declare(self)
+        config, self.ros = parameters.declare(self)
         self.add_post_set_parameters_callback(self._on_parameters_set)
-        s = self.settings
 
-        if s.cpu_threads:
-            torch.set_num_threads(s.cpu_threads)
         started = time.perf_counter()
-        self.pipeline = Pose3DPipeline.create(
-            detector_weights=s.detector_weights or None, lifter_weights=s.lifter_weights or None,
-            device=s.device, half=None if s.fp16 else False,  # None: fp16 where CUDA runs, fp32 on CPU
-            imgsz=s.imgsz, person_threshold=s.person_threshold, iou_threshold=s.nms_iou_threshold,
-            keypoint_threshold=s.keypoint_threshold, max_people=s.max_people,
-            duplicate_oks=s.duplicate_oks_threshold, cpu_bf16=s.cpu_bf16)
-        self.device = str(self.pipeline.device)
+        self.pipeline = Pose3DPipeline.from_config(config)
+        detector = self.pipeline.detector
+        self.device = f"{detector.device} ({detector.backend} {detector.precision})"
         self.get_logger().info(f"pipeline ready on {self.device} in {time.perf_counter() - started:.1f} s; "
                                f"cv_bridge: {'yes' if image_codec.has_cv_bridge() else 'no (own conversion)'}")
-        self.tracker = Tracker(max_age=s.track_max_age)
         self.stats = FrameStats()
         self._depths = DepthBuffer()
         self._camera_info: Optional[CameraInfo] = None
         self._camera_note = "none yet"
 
-        self._pose_pub = self.create_publisher(Skeleton3DArray, s.output_topic, 10)
-        self._marker_pub = self.create_publisher(MarkerArray, f"{s.output_topic}/markers", 10)
-        self._image_pub = self.create_publisher(Image, f"{s.output_topic}/image", 1)
+        self._pose_pub = self.create_publisher(Skeleton3DArray, OUTPUT, 10)
+        self._marker_pub = self.create_publisher(MarkerArray, f"{OUTPUT}/markers", 10)
+        self._image_pub = self.create_publisher(Image, f"{OUTPUT}/image", 1)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._send_tf = tf_sender(self)
 
-        qos = camera_qos(s)
-        if s.image_transport == "compressed":
+        qos = qos_profile_sensor_data
+        if self.ros.image_transport == "compressed":
             self._decode = image_codec.decode_compressed
-            image_sub = (CompressedImage, f"{s.image_topic}/compressed")
+            image_sub = (CompressedImage, f"{IMAGE}/compressed")
         else:
             self._decode = image_codec.decode_image
-            image_sub = (Image, s.image_topic)
+            image_sub = (Image, IMAGE)
         self.create_subscription(*image_sub, self._on_image, qos)
-        self.create_subscription(CameraInfo, s.camera_info_topic, self._on_camera_info, qos)
-        if s.use_depth:
-            self.create_subscription(Image, s.depth_topic, self._on_depth, qos)
+        self.create_subscription(CameraInfo, CAMERA_INFO, self._on_camera_info, qos)
+        if self.ros.use_depth:
+            self.create_subscription(Image, DEPTH, self._on_depth, qos)
         self.create_timer(1.0, self._publish_diagnostics)
 
         self._worker = threading.Thread(target=self._work, name="pose3d_worker", daemon=True)
         self._worker.start()
-        self.get_logger().info(f"listening on {self.resolve_topic_name(image_sub[1])} ({s.image_transport}, "
-                               f"{s.qos_reliability}, depth {s.qos_depth}); publishing "
-                               f"{self.resolve_topic_name(s.output_topic)}")
+        self.get_logger().info(f"listening on {self.resolve_topic_name(image_sub[1])} ({self.ros.image_transport}); "
+                               f"publishing {self.resolve_topic_name(OUTPUT)}")
 
     # ----------------------------------------------------------------- callbacks (executor thread)
     def _on_image(self, msg) -> None:
@@ -194,13 +182,12 @@ class Pose3DNode(Node):
         self._camera_info = msg
 
     def _on_parameters_set(self, params: list[Parameter]) -> None:
-        """Apply accepted changes: thresholds go straight to the pipeline, the rest is read per frame."""
-        self.settings = s = parameters.updated(self.settings, params)
-        self.pipeline.detector.conf = s.person_threshold
-        self.pipeline.detector.iou = s.nms_iou_threshold
-        self.pipeline.duplicate_oks = s.duplicate_oks_threshold
-        self.pipeline.keypoint_threshold = s.keypoint_threshold
-        self.pipeline.max_people = s.max_people
+        """Apply accepted changes: pipeline settings through ``update``, the node's own per frame."""
+        pipeline_changes, ros_changes = parameters.changes(params)
+        if pipeline_changes:
+            self.pipeline.update(**pipeline_changes)
+        if ros_changes:
+            self.ros = dataclasses.replace(self.ros, **ros_changes)
 
     def _publish_diagnostics(self) -> None:
         window = self.stats.take_window()
@@ -228,7 +215,7 @@ class Pose3DNode(Node):
                                         throttle_duration_sec=WARN_PERIOD_S)
 
     def _process(self, msg, arrived: float) -> None:
-        s = self.settings
+        s = self.ros
         image = self._decode(msg)
         height, width = image.shape[:2]
         header = Header(stamp=msg.header.stamp, frame_id=s.frame_id or msg.header.frame_id or DEFAULT_FRAME)
@@ -238,19 +225,19 @@ class Pose3DNode(Node):
         camera = self._camera(width, height, s)
         depth, depth_scale = self._paired_depth(msg.header.stamp, s) if s.use_depth else (None, 1.0)
 
-        result = self.pipeline(image, camera, bgr=True, depth=depth, depth_scale=depth_scale)
+        stamp_s = arrived if _is_zero(msg.header.stamp) else RosTime.from_msg(msg.header.stamp).nanoseconds * 1e-9
+        result = self.pipeline(image, camera, bgr=True, depth=depth, depth_scale=depth_scale, stamp_s=stamp_s)
         people = result.people
-        ids = self.tracker.update_people(people)
 
         latency = self._latency(msg.header.stamp, arrived)
-        skeletons = skeleton_array(header, people, ids.tolist(), latency.to_msg())
+        skeletons = skeleton_array(header, people, latency.to_msg())
         self._pose_pub.publish(skeletons)
         if s.publish_markers:
             self._marker_pub.publish(marker_array(skeletons, Duration(seconds=s.marker_lifetime_s).to_msg()))
         if s.publish_tf and people:
             self._send_tf(frame_transforms(skeletons, s.publish_joint_frames))
         if s.publish_image and self._image_pub.get_subscription_count() > 0:
-            overlay = draw_people(image, people, ids.tolist(), keypoint_threshold=s.keypoint_threshold)
+            overlay = draw_people(image, people, keypoint_threshold=self.pipeline.config.keypoint_threshold)
             self._image_pub.publish(image_codec.bgr8_message(overlay, header))
         self.stats.processed(latency.nanoseconds * 1e-9, result.timings_ms.get("total", float("nan")), len(people))
 
@@ -262,35 +249,33 @@ class Pose3DNode(Node):
             return Duration(seconds=time.monotonic() - arrived)
         return self.get_clock().now() - RosTime.from_msg(stamp, clock_type=self.get_clock().clock_type)
 
-    def _camera(self, width: int, height: int, s: NodeSettings) -> CameraModel:
+    def _camera(self, width: int, height: int, s: RosSettings) -> CameraModel:
         """The CameraInfo's camera, or one with the assumed FOV (and a throttled warning)."""
         info = self._camera_info
         if info is not None:
             try:
                 model = camera_model(info, width, height)
-                if (info.width, info.height) not in ((width, height), (0, 0)):
-                    self.get_logger().warning(
-                        f"CameraInfo is for {info.width}x{info.height} but images are {width}x{height}: "
-                        "scaling the intrinsics", throttle_duration_sec=WARN_PERIOD_S)
+                for note in model.notes:
+                    self.get_logger().warning(f"CameraInfo: {note}", throttle_duration_sec=WARN_PERIOD_S)
                 self._camera_note = "camera_info"
                 return model
             except ValueError as exc:
                 reason = f"CameraInfo unusable ({exc})"
         else:
-            reason = f"no CameraInfo received on {self.resolve_topic_name(s.camera_info_topic)}"
+            reason = f"no CameraInfo received on {self.resolve_topic_name(CAMERA_INFO)}"
         self.get_logger().warning(
             f"{reason}: assuming a {s.assumed_hfov_deg:g} deg horizontal field of view; directions are "
             "plausible but distances are not metric", throttle_duration_sec=WARN_PERIOD_S)
         self._camera_note = f"assumed {s.assumed_hfov_deg:g} deg HFOV"
         return CameraModel.from_fov(width, height, s.assumed_hfov_deg)
 
-    def _paired_depth(self, stamp: Time, s: NodeSettings) -> tuple[Optional[np.ndarray], float]:
+    def _paired_depth(self, stamp: Time, s: RosSettings) -> tuple[Optional[np.ndarray], float]:
         """The depth image nearest in time to ``stamp`` (within depth_max_offset_s), decoded."""
         depth = self._depths.nearest(RosTime.from_msg(stamp).nanoseconds, s.depth_max_offset_s, s.depth_wait_s)
         if depth is None:
             self.get_logger().warning(
                 f"no depth image within {s.depth_max_offset_s:g} s of the colour image arrived on "
-                f"{self.resolve_topic_name(s.depth_topic)} within {s.depth_wait_s:g} s: placing people by "
+                f"{self.resolve_topic_name(DEPTH)} within {s.depth_wait_s:g} s: placing people by "
                 "reprojection", throttle_duration_sec=WARN_PERIOD_S)
             return None, 1.0
         try:

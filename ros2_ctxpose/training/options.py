@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 
 @dataclass
@@ -57,14 +56,3 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one view per pose instead of averaging with the mirrored input")
     parser.add_argument("--noise-ablation", action="store_true",
                         help="also evaluate each kind of detector-like corruption alone, with image-plane and depth errors")
-
-
-def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", default=None, help="geometry lifter to start from (default: shipped)")
-    parser.add_argument("--images", type=Path, default=None, help="annotated frames (default: ../shared/data/images)")
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--train-geometry", action="store_true", help="also fine-tune the geometry weights")
-    parser.add_argument("--out", type=Path, default=Path("runs/context_loo"))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ros2_ctxpose.core.skeleton import COCO17, H36M17, H36M17_FLIP, index_of
+from ros2_ctxpose.core.skeleton import COCO17, COCO17_OKS_SIGMAS, H36M17, H36M17_FLIP, index_of
 
 #: COCO joint -> the H36M joint it sits on (eyes and ears: nose, masked by the lifter).
 COCO_SOURCE_H36M: tuple[int, ...] = tuple(
@@ -50,11 +50,6 @@ COCO_OFFSETS_BODY_M: dict[str, tuple[float, float, float]] = {
     "right_hip": (0.050, -0.048, 0.037),
 }
 
-#: COCO's per-keypoint annotation spread (the OKS sigmas), relative to sqrt(person area).
-COCO_SIGMAS: tuple[float, ...] = (
-    0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062,
-    0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
-)
 
 _ARMS = ((5, 6), (7, 8), (9, 10))
 _LEGS = ((11, 12), (13, 14), (15, 16))
@@ -119,7 +114,7 @@ def detector_like(
 def _corrupt(xy: Tensor, n: DetectorNoise, g: torch.Generator | None) -> tuple[Tensor, Tensor]:
     B, J, _ = xy.shape
     size = (xy.amax(1) - xy.amin(1)).prod(-1).clamp_min(1e-8).sqrt()  # sqrt(box area), (B,)
-    sigmas = xy.new_tensor(COCO_SIGMAS)
+    sigmas = xy.new_tensor(COCO17_OKS_SIGMAS)
     level = torch.rand(B, generator=g) * (n.level[1] - n.level[0]) + n.level[0]
     level = torch.where(torch.rand(B, generator=g) < n.clean_fraction, torch.zeros_like(level), level)
     err = torch.randn(B, J, 2, generator=g) * (level[:, None] * size[:, None]).unsqueeze(-1) * sigmas[None, :, None]

@@ -65,16 +65,32 @@ class Letterbox:
         return self.resized_hw[1] / self.orig_hw[1], self.resized_hw[0] / self.orig_hw[0]
 
     def apply(self, image: np.ndarray) -> np.ndarray:
-        """Resize (bilinear) and pad an ``HxWxC`` uint8 image to :attr:`input_hw`."""
+        """Resize (bilinear) and pad an ``HxWxC`` uint8 image to :attr:`input_hw` (a new array)."""
+        out = np.empty((*self.input_hw, *image.shape[2:]), dtype=image.dtype)
+        return self.apply_into(image, out)
+
+    def apply_into(self, image: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """:meth:`apply` written into ``out`` (``input_hw`` x C, e.g. one slot of a preallocated
+        batch): the image is resized straight into its place and only the pad strips are filled,
+        so each frame is written once and nothing is allocated."""
         if image.shape[:2] != self.orig_hw:
             raise ValueError(f"image is {image.shape[:2]}, this letterbox was fit to {self.orig_hw}")
+        if out.shape[:2] != self.input_hw or out.shape[2:] != image.shape[2:]:
+            raise ValueError(f"output is {out.shape}, this letterbox needs {(*self.input_hw, *image.shape[2:])}")
         rh, rw = self.resized_hw
-        if (rh, rw) != self.orig_hw:
-            image = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_LINEAR)
         left, top = self.pad_xy
-        bottom, right = self.input_hw[0] - rh - top, self.input_hw[1] - rw - left
-        return cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT,
-                                  value=(PAD_VALUE,) * 3)
+        inner = out[top:top + rh, left:left + rw]
+        if (rh, rw) != self.orig_hw:
+            resized = cv2.resize(image, (rw, rh), dst=inner, interpolation=cv2.INTER_LINEAR)
+            if resized is not inner and not np.shares_memory(resized, inner):  # never seen; be safe
+                inner[...] = resized
+        else:
+            inner[...] = image
+        out[:top] = PAD_VALUE
+        out[top + rh:] = PAD_VALUE
+        out[top:top + rh, :left] = PAD_VALUE
+        out[top:top + rh, left + rw:] = PAD_VALUE
+        return out
 
     def to_input(self, xy: ArrayT) -> ArrayT:
         """Original pixels ``(..., 2)`` -> network-input pixels."""

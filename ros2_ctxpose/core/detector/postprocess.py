@@ -58,19 +58,22 @@ def postprocess(pred: torch.Tensor, kpt_shape: tuple[int, int], nc: int, conf: f
     """Filter and suppress ``(B, 4 + nc + K*ndim, A)`` decoded predictions, per image.
 
     Class-agnostic (a pose model has one class, "person"); the best class score is the
-    detection score. Runs in float32 whatever the network precision.
+    detection score. The score row is thresholded first, so only the few candidate anchors'
+    columns are gathered and cast to float32 (whatever the network precision); the thousands of
+    background anchors' other rows are never transposed or converted.
     """
-    pred = pred.float().transpose(1, 2)  # (B, A, C)
     results = []
-    for p in pred:  # per image, never per anchor
-        scores, _ = p[:, 4:4 + nc].max(1)
-        p, scores = p[scores > conf], scores[scores > conf]
-        if scores.numel() > MAX_NMS_CANDIDATES:
-            top = scores.topk(MAX_NMS_CANDIDATES).indices
-            p, scores = p[top], scores[top]
-        xy, wh = p[:, :2], p[:, 2:4]
+    for p in pred:  # per image (C, A), never per anchor
+        class_scores = p[4:4 + nc]
+        scores = (class_scores[0] if nc == 1 else class_scores.amax(0)).float()  # (A,), compared in fp32
+        candidates = (scores > conf).nonzero().squeeze(1)
+        if candidates.numel() > MAX_NMS_CANDIDATES:
+            candidates = candidates[scores[candidates].topk(MAX_NMS_CANDIDATES).indices]
+        cand = p[:, candidates].t().float()  # (N, C)
+        cand_scores = scores[candidates]
+        xy, wh = cand[:, :2], cand[:, 2:4]
         boxes = torch.cat((xy - wh / 2, xy + wh / 2), 1)
-        keep = nms(boxes, scores, iou)[:max_det]
-        results.append(RawDetections(boxes[keep], scores[keep],
-                                     p[keep, 4 + nc:].reshape(-1, *kpt_shape)))
+        keep = nms(boxes, cand_scores, iou)[:max_det]
+        results.append(RawDetections(boxes[keep], cand_scores[keep],
+                                     cand[keep, 4 + nc:].reshape(-1, *kpt_shape)))
     return results

@@ -1,0 +1,81 @@
+"""What the pipeline returns, and the one way results are written as JSON.
+
+``Person3D`` and ``FrameResult`` are plain data (numpy arrays, no torch), so everything that only
+draws, publishes or writes results (the overlay, the ROS messages, the CLI, the demo) depends on
+this module and not on the models. ``person_record`` / ``to_json`` are the single serialiser:
+docs/OUTPUT_FORMAT.md describes their output; non-finite numbers are written as ``null`` so every
+line is valid JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Values of ``Person3D.root_source``; they mirror the ROOT_* constants of Skeleton3D.msg.
+ROOT_FROM_INTRINSICS = "intrinsics"
+ROOT_FROM_DEPTH = "depth"
+ROOT_SCALE_UNKNOWN = "scale_unknown"
+
+
+@dataclass
+class Person3D:
+    """One person in one frame. Arrays are float64 numpy."""
+
+    #: Identity across frames from the tracker (stable while the person stays in view, never
+    #: reused, from 1); for a still image (no time stamp) the person's index in it, from 0.
+    track_id: int
+    score: float
+    bbox_xyxy: np.ndarray      # (4,) source pixels
+    keypoints_2d: np.ndarray   # (17, 3) COCO-17 [u, v, conf], source pixels (detector output)
+    joints_3d: np.ndarray      # (17, 3) H36M-17, camera optical frame, metres, absolute
+    joints_uv: np.ndarray      # (17, 2) joints_3d projected into the image (pixels)
+    joints_conf: np.ndarray    # (17,) per H36M-17 joint, from the COCO confidences
+    root: np.ndarray           # (3,) = joints_3d[0]
+    root_source: str           # ROOT_FROM_INTRINSICS | ROOT_FROM_DEPTH | ROOT_SCALE_UNKNOWN
+
+
+@dataclass
+class FrameResult:
+    people: list[Person3D] = field(default_factory=list)
+    #: Milliseconds per stage: "preprocess" (keypoint normalisation, lifter inputs), "detector",
+    #: "lifter", "placement" and "total".
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _rounded(values: Any, digits: int) -> Any:
+    """Nested lists of ``values`` rounded to ``digits``; NaN and infinities become None."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 0:
+        v = float(array)
+        return round(v, digits) if math.isfinite(v) else None
+    return [_rounded(v, digits) for v in array]
+
+
+def person_record(person: Person3D) -> dict[str, Any]:
+    """One entry of a result line's ``people`` (docs/OUTPUT_FORMAT.md)."""
+    kp = np.asarray(person.keypoints_2d, dtype=np.float64)
+    return {
+        "id": int(person.track_id),
+        "score": _rounded(person.score, 4),
+        "bbox_xyxy": _rounded(person.bbox_xyxy, 2),
+        "joints_2d_px": [[*_rounded(k[:2], 2), _rounded(k[2], 4)] for k in kp],
+        "joints_3d_cam_m": _rounded(person.joints_3d, 4),
+        "root_cam_m": _rounded(person.root, 4),
+        "root_source": person.root_source,
+    }
+
+
+def frame_record(result: FrameResult, **fields: Any) -> dict[str, Any]:
+    """A result line: ``fields`` (file, stamp, size...), the pipeline latency and the people."""
+    return {**fields, "latency_ms": _rounded(result.timings_ms.get("total", float("nan")), 2),
+            "people": [person_record(p) for p in result.people]}
+
+
+def to_json(record: dict[str, Any]) -> str:
+    """One JSON line; refuses NaN rather than writing the invalid token ``NaN``."""
+    return json.dumps(record, allow_nan=False)
