@@ -4,8 +4,7 @@ COCO annotators click on the skin surface (hips at the outer hip, the nose at th
 H36M joints are joint centres from mocap, so the two layouts differ by a systematic offset that
 the lifter must learn. We estimate it on the annotated H36M frames in ``../shared/data/images``,
 where both the ground-truth 3D joints and the golden YOLO11n keypoints exist, as a 3D offset in a
-body frame (lateral = towards the person's left hip, up = pelvis -> thorax, forward = their cross
-product), shared by the left and right joint with the lateral part mirrored. The fit is
+body frame (``core.body_frame.body_axes``: left, up, forward), shared by the left and right joint with the lateral part mirrored. The fit is
 linearised around the ground-truth projection (offsets are a few centimetres).
 
 Run ``python -m ros2_ctxpose.training.keypoint_offsets`` to print the fit; its output is
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ros2_ctxpose.core.body_frame import body_axes
 from ros2_ctxpose.core.camera import CameraModel
 from ros2_ctxpose.core.paths import shared_data_dir
 from ros2_ctxpose.core.skeleton import COCO17, H36M17, index_of
@@ -34,17 +34,6 @@ COCO_FROM_H36M: dict[str, str] = {
     "left_knee": "left_knee", "right_knee": "right_knee",
     "left_ankle": "left_ankle", "right_ankle": "right_ankle",
 }
-
-
-def body_frame(joints: np.ndarray) -> np.ndarray:
-    """(..., 17, 3) H36M joints -> (..., 3, 3) rotation whose columns are lateral, up, forward."""
-    lateral = joints[..., index_of(H36M17, "left_hip"), :] - joints[..., index_of(H36M17, "right_hip"), :]
-    lateral = lateral / np.linalg.norm(lateral, axis=-1, keepdims=True)
-    up = joints[..., index_of(H36M17, "thorax"), :] - joints[..., index_of(H36M17, "pelvis"), :]
-    up = up - (up * lateral).sum(-1, keepdims=True) * lateral
-    up = up / np.linalg.norm(up, axis=-1, keepdims=True)
-    forward = np.cross(lateral, up)
-    return np.stack([lateral, up, forward], axis=-1)
 
 
 def mirror_sign(coco_name: str) -> np.ndarray:
@@ -84,7 +73,7 @@ def fit_offsets(images_dir: Path | None = None, golden: Path | None = None, min_
         kp = gold[key][0]
         gt_uv = cam.project(j3)
         heights.append(np.ptp(gt_uv[:, 1]))
-        frame = body_frame(j3)
+        frame = body_axes(j3)
         for coco_name, h36m_name in COCO_FROM_H36M.items():
             c, h = index_of(COCO17, coco_name), index_of(H36M17, h36m_name)
             if kp[c, 2] < min_conf:

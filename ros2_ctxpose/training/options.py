@@ -1,4 +1,4 @@
-"""Command-line options of the lifter's training, evaluation and fine-tuning, without torch.
+"""Command-line options of the lifter's training and evaluation, without torch.
 
 Kept apart from the modules that do the work so that ``ctxpose --help`` does not import torch.
 """
@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass
 
 @dataclass
 class TrainConfig:
-    """Mocap training settings; the defaults are those of the shipped weights' first stage (the
-    later stages only resume with longer schedules; see MODEL_CARD.md)."""
+    """Training settings. The defaults train the geometry-only lifter from scratch on mocap, as the
+    first release was; the rendered-people runs start from those weights (``--init``) and add
+    ``--renders`` (see MODEL_CARD.md for the exact commands of the shipped weights)."""
 
     out: str = "runs/lifter"
     steps: int = 10000
@@ -22,7 +23,8 @@ class TrainConfig:
     weight_decay: float = 0.05
     warmup_fraction: float = 0.05
     grad_clip: float = 1.0
-    #: Share of each batch seen through random virtual cameras (the rest: the real H36M cameras).
+    #: Share of the mocap part of each batch seen through random virtual cameras (the rest: the
+    #: real H36M cameras).
     virtual_fraction: float = 0.5
     flip_prob: float = 0.5
     #: Every N-th frame of the 50 Hz mocap for training (4 = 12.5 Hz) and for validation.
@@ -38,12 +40,32 @@ class TrainConfig:
     depth: int = 6
     heads: int = 4
     mlp_ratio: float = 2.0
+    #: Weights to start from ("" = a fresh model of dim/depth/heads/mlp_ratio; "shipped" = the
+    #: packaged weights); the architecture then comes from the file.
+    init: str = ""
+    #: Shard folders of rendered people (``ctxpose synth``), comma-separated; "" = mocap only.
+    renders: str = ""
+    #: Share of each batch drawn from the rendered people (when there are any).
+    render_fraction: float = 0.5
+    #: Feed the rendered people's feature crops to the context branch and train it; without it the
+    #: same batches train the geometry-only model, so two runs differ only in context.
+    context: bool = False
+    #: The context branch starts untrained: its learning rate is the base one times this.
+    context_lr_scale: float = 5.0
+    #: Held-out rendered people (e.g. S11 renders), comma-separated shard folders; "" = none.
+    val_renders: str = ""
+    #: Annotated real frames in the lifter's layout, measured at every evaluation ("" = none).
+    val_real: str = ""
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per ``TrainConfig`` field (``--batch-size`` for ``batch_size``), plus ``--resume``."""
     for name, value in asdict(TrainConfig()).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        else:
+            parser.add_argument(flag, type=type(value), default=value)
     parser.add_argument("--resume", action="store_true", help="continue from <out>/last.pt if it exists")
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ros2_ctxpose.core.body_frame import body_axes
 from ros2_ctxpose.core.skeleton import COCO17, COCO17_OKS_SIGMAS, H36M17, H36M17_FLIP, index_of
 
 #: COCO joint -> the H36M joint it sits on (eyes and ears: nose, masked by the lifter).
@@ -42,7 +43,7 @@ COCO_SOURCE_H36M: tuple[int, ...] = tuple(
 )
 
 #: Offsets (lateral towards the person's left, up, forward; metres) in the body frame of
-#: ``keypoint_offsets.body_frame``, fitted by ``python -m ros2_ctxpose.training.keypoint_offsets``.
+#: ``core.body_frame.body_axes``, fitted by ``python -m ros2_ctxpose.training.keypoint_offsets``.
 #: Right-side joints use the left value with the lateral part negated.
 COCO_OFFSETS_BODY_M: dict[str, tuple[float, float, float]] = {
     "nose": (0.0, 0.022, 0.041),
@@ -56,20 +57,10 @@ _LEGS = ((11, 12), (13, 14), (15, 16))
 _LOWER_BODY = (13, 14, 15, 16)
 
 
-def body_frame_torch(joints: Tensor) -> Tensor:
-    """(B, 17, 3) H36M joints -> (B, 3, 3), columns lateral (to the left hip), up, forward."""
-    lateral = joints[:, index_of(H36M17, "left_hip")] - joints[:, index_of(H36M17, "right_hip")]
-    lateral = lateral / lateral.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-    up = joints[:, index_of(H36M17, "thorax")] - joints[:, index_of(H36M17, "pelvis")]
-    up = up - (up * lateral).sum(-1, keepdim=True) * lateral
-    up = up / up.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-    return torch.stack([lateral, up, torch.cross(lateral, up, dim=-1)], -1)
-
-
 def coco_points_3d(joints_h36m: Tensor) -> Tensor:
     """(B, 17, 3) H36M joints (any frame) -> (B, 17, 3) COCO-17 points with measured offsets."""
     coco = joints_h36m[:, list(COCO_SOURCE_H36M)].clone()
-    frame = body_frame_torch(joints_h36m)
+    frame = torch.from_numpy(body_axes(joints_h36m.detach().cpu().numpy())).to(joints_h36m)
     for name, offset in COCO_OFFSETS_BODY_M.items():
         coco[:, index_of(COCO17, name)] += frame @ joints_h36m.new_tensor(offset)
     return coco

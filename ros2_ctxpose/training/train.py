@@ -1,14 +1,20 @@
-"""Train the geometry-only lifter on Human3.6M mocap (S1 S5 S6 S7 S8), validating on S11.
+"""Train the lifter: Human3.6M mocap (S1 S5 S6 S7 S8) and, optionally, rendered people.
 
-Each batch mixes poses seen by the subjects' real cameras (projections precomputed once) with
-poses seen by fresh random virtual cameras (``virtual_camera``), mirrors half of them, and turns
-them into detector-like 2D on the fly (``synthetic_2d``). Training is by steps, seeded and
-resumable: ``<out>/last.pt`` holds model, optimizer, scheduler, step and RNG states;
-``<out>/metrics.jsonl`` logs the loss and the S11 metrics; ``<out>/best.pt`` is exported in the
-shipped-weights format whenever the detector-like S11 MPJPE improves, ``<out>/final.pt`` at the
-end (the shipped weights are a final one, so S11 stays a validation set, not a selection set).
+Each batch mixes two kinds of people. Mocap poses seen by the subjects' real cameras (projections
+precomputed once) or by fresh random virtual cameras (``virtual_camera``), half of them mirrored,
+with detector-like 2D made on the fly (``synthetic_2d``). And, with ``--renders``, rendered people
+as the real detector saw them (``training/synthetic``): its keypoints, and with ``--context`` the
+crops of its feature maps, which train the context branch. A run without ``--context`` draws the
+very same batches and trains the geometry-only model, so two runs from one seed differ only in
+the image context.
 
-    python -m ros2_ctxpose.training.train --out runs/lifter --steps 7000
+Training is by steps, seeded and resumable: ``<out>/last.pt`` holds model, optimizer, scheduler,
+step and RNG states (tensors only: it loads with ``weights_only=True``); ``<out>/metrics.jsonl``
+logs the loss and the validation figures (S11 mocap, held-out renders, annotated real frames);
+``<out>/final.pt`` is exported at the end in the shipped-weights format.
+
+    ctxpose train --out runs/lifter --steps 10000
+    ctxpose train --out runs/ctx --init shipped --renders data/synth/train --context --steps 4000
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ros2_ctxpose.training.evaluate_h36m import evaluate_both, load_eval_set
-from ros2_ctxpose.training.h36m import TRAIN_SUBJECTS, load_cameras, load_poses, project_real_cameras
+from ros2_ctxpose.core.lifter.model import ContextLifter, LifterConfig, load_lifter, save_lifter
 from ros2_ctxpose.core.metrics import mpjpe
-from ros2_ctxpose.core.lifter.model import ContextLifter, LifterConfig, save_lifter
+from ros2_ctxpose.training.evaluate_h36m import EvalSet, evaluate_both, load_eval_set
+from ros2_ctxpose.training.h36m import TRAIN_SUBJECTS, load_cameras, load_poses, project_real_cameras
 from ros2_ctxpose.training.options import TrainConfig, add_train_arguments
+from ros2_ctxpose.training.people import PeopleSet, evaluate_people, load_rendered, predict
 from ros2_ctxpose.training.synthetic_2d import DetectorNoise, lifter_sample, mirror
 from ros2_ctxpose.training.virtual_camera import sample_virtual_cameras
 
@@ -47,28 +54,60 @@ def load_training_data(stride: int) -> MocapData:
     return MocapData(torch.from_numpy(joints), torch.from_numpy(bounds), world)
 
 
-def make_batch(data: MocapData, cfg: TrainConfig, noise: DetectorNoise, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
-    n_virtual = int(round(cfg.batch_size * cfg.virtual_fraction))
-    n_real = cfg.batch_size - n_virtual
-    idx = torch.randint(len(data.real_joints), (n_real,), generator=gen)
+def mocap_batch(data: MocapData, n: int, cfg: TrainConfig, noise: DetectorNoise,
+                gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """``n`` mocap people: detector-like 2D (kp, conf) and root-relative targets."""
+    n_virtual = int(round(n * cfg.virtual_fraction))
+    idx = torch.randint(len(data.real_joints), (n - n_virtual,), generator=gen)
     world = data.world[torch.randint(len(data.world), (n_virtual,), generator=gen)]
     virt_joints, cams = sample_virtual_cameras(world, generator=gen)
     joints = torch.cat([data.real_joints[idx], virt_joints])
     bounds = torch.cat([data.real_bounds[idx], cams.bounds])
-    joints, bounds = mirror(joints, bounds, torch.rand(cfg.batch_size, generator=gen) < cfg.flip_prob)
+    joints, bounds = mirror(joints, bounds, torch.rand(n, generator=gen) < cfg.flip_prob)
     return lifter_sample(joints, bounds, noise, gen)
 
 
-def _save_checkpoint(path: Path, model, opt, sched, step: int, best: float, gen: torch.Generator, cfg: TrainConfig) -> None:
+@dataclass(frozen=True)
+class Validation:
+    mocap: EvalSet
+    renders: PeopleSet | None
+    real: PeopleSet | None
+
+
+def validate(model: ContextLifter, val: Validation, context: bool) -> dict[str, float]:
+    """The figures logged at every evaluation: S11 mocap (geometry path), and on rendered and real
+    people both paths when the run trains context (the difference is what context buys)."""
+    metrics = evaluate_both(model, val.mocap, seed=0)
+    for name, people in (("val_renders", val.renders), ("val_real", val.real)):
+        if people is None:
+            continue
+        for use_context in (False, True) if context else (False,):
+            tag = f"{name}_{'context' if use_context else 'geometry'}"
+            metrics.update({f"{tag}_{k}": v for k, v in evaluate_people(model, people, use_context).items()})
+    return metrics
+
+
+def loss_on_batch(model: ContextLifter, data: MocapData, renders: PeopleSet | None, cfg: TrainConfig,
+                  noise: DetectorNoise, gen: torch.Generator) -> torch.Tensor:
+    """Mean MPJPE over one mixed batch. Rendered people go through the context branch in their own
+    call when ``cfg.context`` (mocap people have no image), through the geometry path otherwise."""
+    n_render = int(round(cfg.batch_size * cfg.render_fraction)) if renders is not None else 0
+    kp, conf, target = mocap_batch(data, cfg.batch_size - n_render, cfg, noise, gen)
+    errors = [mpjpe(model(kp, conf), target)]
+    if n_render:
+        rows = renders.take(torch.randint(len(renders), (n_render,), generator=gen).numpy(),
+                            with_crops=cfg.context)
+        errors.append(mpjpe(predict(model, rows, cfg.context), rows["target"]))
+    return torch.cat(errors).mean()
+
+
+def _save_checkpoint(path: Path, model: ContextLifter, opt: torch.optim.Optimizer,
+                     sched: torch.optim.lr_scheduler.LRScheduler, step: int, gen: torch.Generator,
+                     cfg: TrainConfig) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save(
-        {
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "step": step, "best": best, "data_rng": gen.get_state(), "torch_rng": torch.get_rng_state(),
-            "train_config": asdict(cfg), "model_config": model.config.to_dict(),
-        },
-        tmp,
-    )
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "step": step, "data_rng": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "train_config": asdict(cfg), "model_config": model.config.to_dict()}, tmp)
     tmp.replace(path)
 
 
@@ -87,25 +126,55 @@ def _replan_schedule(sched: torch.optim.lr_scheduler.OneCycleLR, step: int, tota
         sched.step()
 
 
+def build_model(cfg: TrainConfig) -> ContextLifter:
+    if not cfg.init:
+        return ContextLifter(LifterConfig(dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, mlp_ratio=cfg.mlp_ratio))
+    return load_lifter(None if cfg.init == "shipped" else cfg.init)
+
+
+def param_groups(model: ContextLifter, cfg: TrainConfig) -> list[dict]:
+    """The geometry weights at the base rate; the context branch, only when trained, faster (it
+    starts from scratch). Without context it gets no gradient, and weight decay would otherwise
+    shrink its initialisation for nothing."""
+    groups = [{"params": model.geometry_parameters(), "lr": cfg.lr}]
+    if cfg.context:
+        groups.append({"params": list(model.context.parameters()), "lr": cfg.lr * cfg.context_lr_scale})
+    return groups
+
+
+def _split(spec: str) -> list[Path]:
+    return [Path(p) for p in spec.split(",") if p]
+
+
+def load_validation(cfg: TrainConfig, config: LifterConfig) -> Validation:
+    real = None
+    if cfg.val_real:
+        from ros2_ctxpose.core.detector import TorchPoseDetector
+        from ros2_ctxpose.training.real_frames import load_real_frames
+
+        real = load_real_frames(Path(cfg.val_real), TorchPoseDetector(device="cpu", precision="fp32"), config)
+    renders = load_rendered(_split(cfg.val_renders), config, in_memory=True) if cfg.val_renders else None
+    return Validation(load_eval_set(cfg.val_stride), renders, real)
+
+
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
-    """Run (or continue) training; returns the path of the best exported weights."""
+    """Run (or continue) training; returns the path of the exported final weights."""
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    model = ContextLifter(LifterConfig(dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, mlp_ratio=cfg.mlp_ratio))
-    # Only the geometry weights: the context branch gets no gradient from mocap, and weight decay
-    # would otherwise shrink its (image-free) initialisation for nothing.
-    opt = torch.optim.AdamW(model.geometry_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=cfg.warmup_fraction)
+    model = build_model(cfg)
+    opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    max_lr = [g["lr"] for g in opt.param_groups]
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr, total_steps=cfg.steps, pct_start=cfg.warmup_fraction)
     gen = torch.Generator().manual_seed(cfg.seed)
-    step, best = 0, float("inf")
+    step = 0
     last = out / "last.pt"
     if resume and last.is_file():
-        ck = torch.load(last, weights_only=False)
+        ck = torch.load(last, weights_only=True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        step, best = ck["step"], ck["best"]
+        step = ck["step"]
         gen.set_state(ck["data_rng"])
         torch.set_rng_state(ck["torch_rng"])
         if ck["train_config"]["steps"] == cfg.steps:
@@ -116,9 +185,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     data = load_training_data(cfg.train_stride)
-    val = load_eval_set(cfg.val_stride)
-    print(f"train: {len(data.real_joints)} real-camera samples, {len(data.world)} poses for virtual cameras; "
-          f"val: {len(val.joints_cam)} S11 samples; model: {sum(p.numel() for p in model.geometry_parameters())} geometry params")
+    renders = load_rendered(_split(cfg.renders), model.config) if cfg.renders else None
+    val = load_validation(cfg, model.config)
+    print(f"train: {len(data.real_joints)} real-camera samples, {len(data.world)} poses for virtual cameras, "
+          f"{len(renders) if renders is not None else 0} rendered people (context {'on' if cfg.context else 'off'}); "
+          f"val: {len(val.mocap.joints_cam)} S11 mocap samples, "
+          f"{len(val.renders) if val.renders is not None else 0} rendered, {len(val.real) if val.real is not None else 0} real")
     noise = DetectorNoise()
     log = (out / "metrics.jsonl").open("a")
     bar = tqdm(total=cfg.steps, initial=step, desc="train", dynamic_ncols=True)
@@ -126,8 +198,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     end = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
     while step < end:
         model.train()
-        kp, conf, target = make_batch(data, cfg, noise, gen)
-        loss = mpjpe(model(kp, conf), target).mean()
+        loss = loss_on_batch(model, data, renders, cfg, noise, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -139,27 +210,25 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         bar.update(1)
         bar.set_postfix(loss_mm=f"{1000 * running:.1f}", lr=f"{lr:.2e}")
         if step % cfg.eval_every == 0 or step == end:
-            metrics = evaluate_both(model, val, seed=0)
-            record = {"step": step, "train_loss_mm": 1000 * running, "lr": lr,
-                      "elapsed_s": time.time() - t0, **metrics}
+            record = {"step": step, "train_loss_mm": 1000 * running, "lr": lr, "elapsed_s": time.time() - t0,
+                      **validate(model, val, cfg.context)}
             log.write(json.dumps(record) + "\n")
             log.flush()
             bar.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-            if metrics["detlike_mpjpe_mm"] < best:
-                best = metrics["detlike_mpjpe_mm"]
-                save_lifter(model, out / "best.pt", meta={"step": step, "train_config": asdict(cfg), **metrics})
-            _save_checkpoint(last, model, opt, sched, step, best, gen, cfg)
+            _save_checkpoint(last, model, opt, sched, step, gen, cfg)
     bar.close()
     log.close()
+    final = out / "final.pt"
     if step == cfg.steps:
-        save_lifter(model, out / "final.pt", meta={"step": step, "train_config": asdict(cfg)})
-    return out / "best.pt"
+        model.config.context_trained = model.config.context_trained or cfg.context
+        save_lifter(model, final, meta={"step": step, "train_config": asdict(cfg)})
+    return final
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())})
-    best = train(cfg, resume=args.resume)
-    print(f"best weights: {best}")
+    final = train(cfg, resume=args.resume)
+    print(f"final weights: {final}" if final.is_file() else f"stopped before the end; resume with --resume")
     return 0
 
 
