@@ -1,7 +1,10 @@
-"""Session fixtures for the ROS tests: a private ROS environment, and clear skips where ROS is absent.
+"""Session fixtures: a private ROS environment and clear skips where ROS is absent, the shared data
+(``shared_data``, ``bus``), the CPU detector, and the ``unit`` marker of the fast loop.
 
 `bash scripts/test.sh` sets everything up; a plain `pytest` in another environment still works,
-with the ROS tests skipped and the reason listed (`-rs`), never failing on a missing setup.
+with the ROS tests (and those needing weights or shared data) skipped and the reason listed
+(`-rs`), never failing on a missing setup. Session fixtures are shared: a test that changes one
+(e.g. the detector's thresholds) does it through ``monkeypatch`` so that it is undone.
 """
 
 from __future__ import annotations
@@ -74,8 +77,14 @@ def detector():
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test not marked ``dds`` or ``slow`` is a ``unit`` test, so ``-m unit`` is the fast loop."""
+    """Every test not marked ``dds`` or ``slow`` is a ``unit`` test, so ``-m unit`` is the fast loop.
+
+    Modules named ``test_*_dds.py`` run nodes and messages between processes: all their tests are
+    ``dds`` (a module may also mark single tests itself).
+    """
     for item in items:
+        if item.path.stem.endswith("_dds") and not item.get_closest_marker("dds"):
+            item.add_marker(pytest.mark.dds)
         if not any(item.get_closest_marker(m) for m in ("dds", "slow")):
             item.add_marker(pytest.mark.unit)
 
@@ -94,3 +103,15 @@ def shared_data():
         return found
 
     return path
+
+
+@pytest.fixture(scope="session")
+def bus(shared_data):
+    """COCO's ``bus.jpg`` (810x1080 BGR, four people), read once and read-only: every test that
+    looks at it shares this array, so none may change it."""
+    import cv2
+
+    image = cv2.imread(str(shared_data("data/images/coco/bus.jpg")))
+    assert image is not None, "bus.jpg exists but cannot be decoded"
+    image.setflags(write=False)
+    return image

@@ -169,3 +169,14 @@ def test_detection_only_checkpoint_is_refused(tmp_path: Path) -> None:
     _fake_ultralytics_checkpoint(path, {"nc": 80})
     with pytest.raises(CheckpointError, match="detect.pt.*not a pose model"):
         read_ultralytics_checkpoint(path)
+
+
+def test_checkpoint_that_builds_no_network_is_refused_by_the_detector(tmp_path: Path) -> None:
+    """A pose checkpoint whose yaml describes no network the builder knows: the backend says which
+    file, instead of a KeyError from deep inside the builder."""
+    from ros2_ctxpose.core.detector import TorchPoseDetector
+
+    path = tmp_path / "odd.pt"
+    _fake_ultralytics_checkpoint(path, {"kpt_shape": [17, 3], "nc": 1})
+    with pytest.raises(CheckpointError, match="odd.pt: cannot build a pose model from it"):
+        TorchPoseDetector(path, device="cpu", use_cache=False)

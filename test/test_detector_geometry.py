@@ -10,7 +10,6 @@ from ros2_ctxpose.core.detector import Letterbox, sample_features
 from ros2_ctxpose.core.detector.features import crop_people
 from ros2_ctxpose.core.detector.postprocess import box_iou, nms, postprocess
 
-
 # ------------------------------------------------------------------------------ letterbox
 
 
@@ -30,6 +29,24 @@ def test_letterbox_shapes(hw: tuple[int, int], rect: bool, input_hw: tuple[int, 
     assert out.shape == (*input_hw, 3)
     if pad[0]:
         assert (out[:, : pad[0]] == 114).all() and (out[:, pad[0]:-pad[0]] == 0).all()
+
+
+@pytest.mark.parametrize(("hw", "rect"), [((1080, 810), False), ((720, 1280), True), ((384, 640), True),
+                                         ((1002, 1000), True)])
+def test_letterbox_apply_into_a_used_slot_equals_apply(hw: tuple[int, int], rect: bool) -> None:
+    """What the detector does with its reused input batch: the slot holds the last frame (here 7s
+    everywhere) and must end up exactly as a fresh ``apply``, pad strips included."""
+    lb = Letterbox.fit(hw, 640, 32, rect=rect)
+    image = np.random.default_rng(0).integers(0, 256, (*hw, 3), dtype=np.uint8)
+    batch = np.full((2, *lb.input_hw, 3), 7, np.uint8)
+    out = lb.apply_into(image, batch[1])
+    assert np.shares_memory(out, batch)  # written in place, nothing allocated
+    np.testing.assert_array_equal(batch[1], lb.apply(image))
+    assert (batch[0] == 7).all()  # the other slot is untouched
+    with pytest.raises(ValueError, match="this letterbox needs"):
+        lb.apply_into(image, np.zeros((*lb.input_hw, 4), np.uint8))
+    with pytest.raises(ValueError, match="this letterbox was fit to"):
+        lb.apply_into(image[1:], batch[1])
 
 
 def test_letterbox_round_trip_and_grid() -> None:
@@ -106,6 +123,22 @@ def test_postprocess_filters_suppresses_and_caps() -> None:
     assert out.keypoints.tolist() == [[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]]
     (out,) = postprocess(pred, (2, 3), nc=1, conf=0.1, iou=0.95, max_det=2)
     assert out.scores.tolist() == pytest.approx([0.9, 0.8])  # capped at max_det, by score
+
+
+def test_postprocess_takes_the_best_class_and_half_precision_input() -> None:
+    """Thresholding happens on the score row before anything is cast: fp16 predictions (the CUDA
+    path) give the fp32 answer in fp32, and with several classes the best one is the score."""
+    boxes_xywh = torch.tensor([[50.0, 50, 40, 80], [200, 50, 40, 80], [400, 50, 40, 80]])
+    classes = torch.tensor([[0.1, 0.9], [0.6, 0.2], [0.1, 0.2]])  # the third is below 0.25 in both
+    kpts = torch.arange(3 * 6, dtype=torch.float32).view(3, 6)
+    pred = torch.cat((boxes_xywh, classes, kpts), 1).T[None]  # (1, 4 + 2 + 6, 3)
+    (out,) = postprocess(pred, (2, 3), nc=2, conf=0.25, iou=0.7, max_det=10)
+    assert out.scores.tolist() == pytest.approx([0.9, 0.6])
+    assert out.keypoints[:, 0].tolist() == [[0.0, 1.0, 2.0], [6.0, 7.0, 8.0]]  # after both class rows
+    (half,) = postprocess(pred.half(), (2, 3), nc=2, conf=0.25, iou=0.7, max_det=10)
+    assert half.scores.dtype == half.boxes_xyxy.dtype == half.keypoints.dtype == torch.float32
+    torch.testing.assert_close(half.boxes_xyxy, out.boxes_xyxy)
+    torch.testing.assert_close(half.scores, out.scores, atol=1e-3, rtol=0)
 
 
 # ------------------------------------------------------------------------------ features

@@ -29,9 +29,12 @@ def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
 def test_pip_route_ships_the_whole_core_and_cli_but_no_ros_layer() -> None:
     packages = _pip_route_packages()
     assert not [p for p in packages if p.startswith(("ros2_ctxpose.ros", "ros2_ctxpose.msg"))]
-    # Every core subpackage is shipped, including ones added after setup.cfg was written.
+    # Every core and training subpackage is shipped, including ones added after setup.cfg was written
+    # (the CLI's train/eval-h36m commands import the training wing).
     core = find_packages(str(REPO), include=["ros2_ctxpose.core", "ros2_ctxpose.core.*"])
-    assert set(core) <= set(packages)
+    training = find_packages(str(REPO), include=["ros2_ctxpose.training", "ros2_ctxpose.training.*"])
+    assert "ros2_ctxpose.core.detector" in core and "ros2_ctxpose.training" in training
+    assert set(core) <= set(packages) and set(training) <= set(packages)
     assert {"ros2_ctxpose", "ros2_ctxpose.cli"} <= set(packages)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +10,10 @@ import pytest
 from ros2_ctxpose.core.joint_sets import JOINT_SETS, h36m_confidence
 from ros2_ctxpose.core.skeleton import COCO17, H36M17
 
-SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
-ANNOTATIONS = SHARED / "data" / "images" / "annotations.json"
+
+@pytest.fixture(scope="module")
+def annotations(shared_data) -> dict:
+    return json.loads(shared_data("data/images/annotations.json").read_text())
 
 
 def test_every_mapping_resolves_and_is_one_to_one() -> None:
@@ -54,21 +54,21 @@ def test_confidence_of_inferred_joints() -> None:
     assert h[H36M17.index("thorax")] == 0.0
 
 
-def test_layouts_match_the_annotation_file() -> None:
-    if not ANNOTATIONS.is_file():
-        pytest.skip(f"shared data not found at {ANNOTATIONS} (set CTXPOSE_SHARED)")
-    declared = json.loads(ANNOTATIONS.read_text())["joint_sets"]
+def test_layouts_match_the_annotation_file(annotations: dict) -> None:
+    declared = annotations["joint_sets"]
+    assert declared
     for name, joints in declared.items():
         assert tuple(joints) == JOINT_SETS[name].joints
 
 
-def test_pelvis_is_mid_hip_where_both_exist() -> None:
+def test_pelvis_is_mid_hip_where_both_exist(annotations: dict) -> None:
     """Evidence for the root choice: in H36M and MPI-INF-3DHP the pelvis is the mid-hip."""
-    if not ANNOTATIONS.is_file():
-        pytest.skip(f"shared data not found at {ANNOTATIONS} (set CTXPOSE_SHARED)")
-    for image in json.loads(ANNOTATIONS.read_text())["images"]:
+    checked = set()
+    for image in annotations["images"]:
         if image["joint_names"] in ("h36m17", "mpi3dhp17"):
+            checked.add(image["joint_names"])
             m = JOINT_SETS[image["joint_names"]]
             j = np.array(image["joints_3d_cam_m"])
             mid = j[[m.joints.index("left_hip"), m.joints.index("right_hip")]].mean(axis=0)
             np.testing.assert_allclose(m.gt_root(j), mid, atol=0.03)
+    assert checked == {"h36m17", "mpi3dhp17"}

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
+from ros2_ctxpose.core.skeleton import COCO17, H36M17, index_of
 from ros2_ctxpose.training.synthetic_2d import DetectorNoise, coco_points_3d, detector_like, lifter_sample, mirror
 from ros2_ctxpose.training.virtual_camera import VirtualCameraRanges, in_view, sample_virtual_cameras
-from ros2_ctxpose.core.skeleton import COCO17, H36M17, index_of
-
-SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 
 #: A standing person in the H36M world frame (z up, metres), pelvis 0.95 m above the floor.
 STANDING = torch.tensor([
@@ -26,15 +22,13 @@ STANDING = torch.tensor([
 ])
 
 
-def test_real_camera_projection_reproduces_annotated_h36m_frames() -> None:
+def test_real_camera_projection_reproduces_annotated_h36m_frames(shared_data) -> None:
     """The world->camera convention and the distortion, against the annotated frames (to 1 px)."""
-    if not (SHARED / "data" / "h36m").is_dir():
-        pytest.skip(f"shared data not found at {SHARED} (set CTXPOSE_SHARED)")
     from ros2_ctxpose.training.h36m import load_cameras
 
-    cams = load_cameras(SHARED / "data" / "h36m" / "cameras.json")
-    poses = np.load(SHARED / "data" / "h36m" / "poses_world17_mm.npz")
-    ann = json.loads((SHARED / "data" / "images" / "annotations.json").read_text())
+    cams = load_cameras(shared_data("data/h36m/cameras.json"))
+    poses = np.load(shared_data("data/h36m/poses_world17_mm.npz"))
+    ann = json.loads(shared_data("data/images/annotations.json").read_text())
     checked = 0
     for im in ann["images"]:
         if im["dataset"] != "human3.6m":

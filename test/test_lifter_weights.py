@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 
@@ -11,10 +10,9 @@ import pytest
 import torch
 
 from ros2_ctxpose.core.lifter import load_lifter
-from ros2_ctxpose.training.synthetic_2d import lifter_sample
 from ros2_ctxpose.core.skeleton import H36M17, H36M17_BONES
+from ros2_ctxpose.training.synthetic_2d import lifter_sample
 
-SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 WEIGHTS = resources.files("ros2_ctxpose.core.lifter") / "weights" / "ctxpose_lifter.pt"
 
 #: Plausible adult lengths (m) of the H36M-17 bones, generous: a sane skeleton, not an accurate one.
@@ -52,13 +50,11 @@ def test_missing_weights_file_is_a_clear_error(tmp_path: Path) -> None:
         load_lifter(bad)
 
 
-def test_shipped_weights_give_a_human_skeleton_for_an_exact_2d_s11_frame() -> None:
-    if not (SHARED / "data" / "h36m").is_dir():
-        pytest.skip(f"shared data not found at {SHARED} (set CTXPOSE_SHARED)")
+def test_shipped_weights_give_a_human_skeleton_for_an_exact_2d_s11_frame(shared_data) -> None:
     from ros2_ctxpose.training.h36m import image_bounds, load_cameras, subject_cameras
 
-    poses = np.load(SHARED / "data" / "h36m" / "poses_world17_mm.npz")
-    cam = subject_cameras(load_cameras(SHARED / "data" / "h36m" / "cameras.json"), "S11")[0]
+    poses = np.load(shared_data("data/h36m/poses_world17_mm.npz"))
+    cam = subject_cameras(load_cameras(shared_data("data/h36m/cameras.json")), "S11")[0]
     joints = torch.from_numpy(cam.world_to_cam(poses["S11/Walking 1"][100].astype(np.float32))).float()[None]
     bounds = torch.from_numpy(image_bounds(cam.model)).float()[None]
     kp, conf, target = lifter_sample(joints, bounds, noise=None)

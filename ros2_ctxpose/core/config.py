@@ -86,6 +86,9 @@ class PipelineConfig:
         problems = [p for f in dataclasses.fields(self) if (p := field_problem(f, getattr(self, f.name)))]
         if problems:
             raise ConfigError("; ".join(problems))
+        for f in dataclasses.fields(self):  # 1 for a float setting is 1.0 (ROS parameters are typed)
+            if f.type in ("float", float) and isinstance(getattr(self, f.name), int):
+                object.__setattr__(self, f.name, float(getattr(self, f.name)))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> PipelineConfig:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .camera import CameraModel
-from .config import DYNAMIC, ConfigError, PipelineConfig
+from .config import DYNAMIC, FIELDS, ConfigError, PipelineConfig
 from .detector import PoseDetector, create_detector
 from .detector.features import crop_people
 from .duplicates import distinct_people
@@ -67,6 +67,9 @@ class Pose3DPipeline:
                               f"channels but the detector gives {tuple(detector.feature_channels)}: these lifter "
                               "weights were trained for another detector")
         self.detector = detector
+        # The config is the truth for the per-frame settings, whoever built the detector.
+        detector.person_threshold = self.config.person_threshold
+        detector.nms_iou_threshold = self.config.nms_iou_threshold
         self.device = torch.device(detector.device)
         self.lifter = lifter.to(self.device).eval()
         self.lifter_dtype = next(self.lifter.parameters()).dtype
@@ -90,6 +93,9 @@ class Pose3DPipeline:
     def update(self, **changes: Any) -> None:
         """Apply per-frame settings (``config.DYNAMIC``) to the running pipeline; others need a new
         pipeline and raise ``ConfigError``, as do invalid values (nothing is applied then)."""
+        unknown = set(changes) - set(FIELDS)
+        if unknown:
+            raise ConfigError(f"unknown settings {sorted(unknown)}")
         fixed = set(changes) - DYNAMIC
         if fixed:
             raise ConfigError(f"{sorted(fixed)} cannot change while running (they need the models loaded again)")

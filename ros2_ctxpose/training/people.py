@@ -10,14 +10,16 @@ evaluation for both, and the same evaluation of a model with and without its ima
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ros2_ctxpose.core.lifter.model import ContextLifter
+from ros2_ctxpose.core.lifter.model import ContextLifter, LifterConfig
 from ros2_ctxpose.core.metrics import mpjpe, pa_mpjpe
 
 
@@ -29,7 +31,8 @@ class PeopleSet:
     conf: np.ndarray           # (N, 17) float32
     joints_grid: np.ndarray    # (N, 17, 2) float32, the keypoints in the crops' grid coordinates
     crops: tuple[np.ndarray, ...]  # per level (N, C, S, S) float16
-    target: np.ndarray         # (N, 17, 3) float32, H36M-17, camera frame, root-relative metres
+    target: np.ndarray         # (N, 17, 3) float32, H36M-17, camera frame, root-relative metres (or a
+                               # lazy view that makes rows root-relative as they are read)
 
     def __len__(self) -> int:
         return len(self.target)
@@ -54,7 +57,7 @@ def concat(sets: Sequence[PeopleSet]) -> PeopleSet:
         kp_norm=np.concatenate([s.kp_norm for s in sets]), conf=np.concatenate([s.conf for s in sets]),
         joints_grid=np.concatenate([s.joints_grid for s in sets]),
         crops=tuple(np.concatenate(level) for level in zip(*(s.crops for s in sets))),
-        target=np.concatenate([s.target for s in sets]))
+        target=np.concatenate([s.target[np.arange(len(s))] for s in sets]))
 
 
 def predict(model: ContextLifter, rows: dict[str, Tensor], use_context: bool) -> Tensor:
@@ -83,3 +86,83 @@ def evaluate_people(model: ContextLifter, people: PeopleSet, use_context: bool,
         sums["xy_mm"] += diff[..., :2].norm(dim=-1).mean(-1).sum().item()
         sums["z_mm"] += diff[..., 2].abs().mean(-1).sum().item()
     return {k: 1000.0 * v / max(len(people), 1) for k, v in sums.items()}
+
+
+#: Shard fields a ``PeopleSet`` is made of (``training/synthetic/shards.py`` documents them).
+_RENDER_FIELDS = ("keypoints_norm", "keypoints", "joints_grid", "target_cam", "crop_l0", "crop_l1", "crop_l2",
+                  "crop_l3")
+
+
+def load_rendered(roots: Sequence[Path], lifter: LifterConfig, in_memory: bool = False) -> PeopleSet:
+    """Every rendered person in the complete shards under ``roots`` (``ctxpose synth`` outputs).
+
+    The shards of each root are merged once into one memory-mapped file per field
+    (``<root>/merged/``, rebuilt when the shard list changes), so a batch reads its rows without
+    loading 50,000 people's crops. Shards whose crops were cut with another geometry than
+    ``lifter``'s are refused: the context branch would read them wrongly.
+    """
+    from ros2_ctxpose.training.synthetic.shards import list_shards, read_shard
+
+    sets = []
+    for root in map(Path, roots):
+        shards = list_shards(root)
+        if not shards:
+            raise FileNotFoundError(f"no complete shards under {root} (make them with `ctxpose synth --out {root}`)")
+        for path in shards:
+            meta, _ = read_shard(path)
+            sizes, margin = meta.get("crop_sizes"), meta.get("crop_margin")
+            if sizes is not None and (tuple(sizes) != tuple(lifter.context_crop_sizes)
+                                      or abs(float(margin) - lifter.context_crop_margin) > 1e-9):
+                raise ValueError(f"{path}: crops of sizes {sizes} x margin {margin}, but the lifter reads "
+                                 f"{tuple(lifter.context_crop_sizes)} x {lifter.context_crop_margin}")
+        arrays = _merged(root, shards, read_shard)
+        if in_memory:
+            arrays = {k: np.array(v) for k, v in arrays.items()}
+        target = arrays["target_cam"]
+        sets.append(PeopleSet(
+            kp_norm=arrays["keypoints_norm"], conf=arrays["keypoints"][..., 2], joints_grid=arrays["joints_grid"],
+            crops=tuple(arrays[f"crop_l{i}"] for i in range(4)),
+            target=(target - target[:, :1]) if in_memory else _RootRelative(target)))
+    return sets[0] if len(sets) == 1 else concat(sets)
+
+
+class _RootRelative:
+    """``target_cam`` made root-relative row by row as it is read (keeps the memory map lazy)."""
+
+    def __init__(self, target_cam: np.ndarray) -> None:
+        self._target = target_cam
+        self.shape = target_cam.shape
+
+    def __len__(self) -> int:
+        return len(self._target)
+
+    def __getitem__(self, index: np.ndarray) -> np.ndarray:
+        rows = np.asarray(self._target[index], dtype=np.float32)
+        return rows - rows[:, :1]
+
+
+def _merged(root: Path, shards: list[Path], read_shard) -> dict[str, np.ndarray]:
+    """One memory-mapped array per field over ``shards``, written once under ``root/merged``."""
+    out = root / "merged"
+    stamp = "\n".join(p.name for p in shards)
+    if (out / "shards.txt").is_file() and (out / "shards.txt").read_text() == stamp:
+        return {name: np.load(out / f"{name}.npy", mmap_mode="r") for name in _RENDER_FIELDS}
+    parts = [read_shard(p)[1] for p in shards]
+    tmp = root / "merged.tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    for name in _RENDER_FIELDS:
+        first = parts[0][name]
+        total = sum(len(a[name]) for a in parts)
+        merged = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=first.dtype,
+                                           shape=(total, *first.shape[1:]))
+        at = 0
+        for a in parts:
+            merged[at:at + len(a[name])] = a[name]
+            at += len(a[name])
+        merged.flush()
+        del merged
+    (tmp / "shards.txt").write_text(stamp)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.replace(out)
+    return {name: np.load(out / f"{name}.npy", mmap_mode="r") for name in _RENDER_FIELDS}
