@@ -114,9 +114,15 @@ def test_exact_encodings(encoding: str, pad: int, bigendian: bool) -> None:
     np.testing.assert_array_equal(out, expected)
 
 
-@pytest.mark.parametrize("encoding,order", [
-    ("uyvy", "UYVY"), ("yuv422", "UYVY"), ("yuyv", "YUYV"), ("yuv422_yuy2", "YUYV"),
-])
+@pytest.mark.parametrize(
+    "encoding,order",
+    [
+        ("uyvy", "UYVY"),
+        ("yuv422", "UYVY"),
+        ("yuyv", "YUYV"),
+        ("yuv422_yuy2", "YUYV"),
+    ],
+)
 @pytest.mark.parametrize("pad", [0, 8])
 def test_yuv422(encoding: str, order: str, pad: int) -> None:
     out = decode_image(message(pack_yuv422(REF, order), encoding, pad=pad))
@@ -205,8 +211,11 @@ def test_compressed_jpeg() -> None:
     assert np.abs(interior(out) - interior(REF)).mean() < 4
 
 
-@pytest.mark.parametrize("image", [GREY, GREY.astype(np.uint16) * 257, np.concatenate([REF, ALPHA], axis=2)],
-                         ids=["mono8", "mono16", "bgra8"])
+@pytest.mark.parametrize(
+    "image",
+    [GREY, GREY.astype(np.uint16) * 257, np.concatenate([REF, ALPHA], axis=2)],
+    ids=["mono8", "mono16", "bgra8"],
+)
 def test_compressed_png_variants_become_bgr8(image: np.ndarray) -> None:
     out = decode_compressed(compressed(image, ".png", "png"))
     assert out.shape == (H, W, 3) and out.dtype == np.uint8
@@ -236,7 +245,71 @@ def test_agrees_with_cv_bridge(encoding: str) -> None:
     shape = (H, W) if layout.channels == 1 else (H, W, layout.channels)
     pixels = rng.integers(0, np.iinfo(layout.dtype).max, size=shape, endpoint=True).astype(layout.dtype)
     msg = message(pixels, encoding, pad=4)
-    ours = image_codec.to_bgr8(image_codec.image_array(
-        msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data), encoding)
+    ours = image_codec.to_bgr8(
+        image_codec.image_array(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data), encoding
+    )
     theirs = decode_image(msg)
     assert np.abs(ours.astype(np.int32) - theirs).max() <= 1
+
+
+# ------------------------------------------------------------------ hostile input (issue #14, items 2 and 4)
+def _png_bomb(width: int, height: int) -> bytes:
+    """A PNG declaring ``width`` x ``height`` RGB pixels whose data is a few zero rows (tiny)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    idat = zlib.compress(b"\0" * ((1 + 3 * width) * 16), 9)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", idat)
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_compressed_bomb_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ros2_ctxpose.core import media
+
+    msg = CompressedImage(format="png", data=_png_bomb(30000, 20000))
+    assert len(msg.data) < 400_000
+    monkeypatch.setattr(media.cv2, "imdecode", lambda *a: pytest.fail("the bomb was decoded"))
+    monkeypatch.setattr(image_codec.cv2, "imdecode", lambda *a: pytest.fail("the bomb was decoded"))
+    with pytest.raises(ImageDecodeError, match="30000x20000.*max_image_pixels"):
+        decode_compressed(msg, max_pixels=40_000_000)
+    with pytest.raises(ImageDecodeError, match="max_image_pixels"):
+        decode_compressed(msg)  # the default limit is PipelineConfig's
+
+
+def test_compressed_limit_lets_images_up_to_it_through() -> None:
+    msg = compressed(REF, ".png", "png")
+    assert decode_compressed(msg, max_pixels=H * W).shape == (H, W, 3)
+    with pytest.raises(ImageDecodeError, match="max_image_pixels"):
+        decode_compressed(msg, max_pixels=H * W - 1)
+    assert decode_compressed(msg, max_pixels=None).shape == (H, W, 3)
+
+
+def test_raw_image_declaring_too_many_pixels_is_refused() -> None:
+    msg = message(REF, "bgr8")
+    assert decode_image(msg, max_pixels=H * W).shape == (H, W, 3)
+    with pytest.raises(ImageDecodeError, match="max_image_pixels"):
+        decode_image(msg, max_pixels=H * W - 1)
+    with pytest.raises(ImageDecodeError, match="max_image_pixels"):
+        decode_depth(message(np.zeros((H, W), np.uint16), "16UC1"), max_pixels=100)
+
+
+def test_compressed_jpeg_cut_short_with_a_fake_end_marker_is_refused() -> None:
+    big = cv2.resize(REF, (W * 5, H * 5), interpolation=cv2.INTER_NEAREST)
+    ok, buf = cv2.imencode(".jpg", big)
+    data = buf.tobytes()
+    assert decode_compressed(CompressedImage(format="jpeg", data=data)).shape == big.shape
+    cut = data[: len(data) // 2] + b"\xff\xd9"
+    with pytest.raises(ImageDecodeError, match="damaged JPEG"):
+        decode_compressed(CompressedImage(format="jpeg", data=cut))
+
+
+def test_compressed_in_an_unsupported_format_is_refused() -> None:
+    with pytest.raises(ImageDecodeError, match="supported format"):
+        decode_compressed(CompressedImage(format="gif", data=b"GIF89a" + bytes(64)))

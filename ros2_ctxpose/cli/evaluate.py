@@ -24,11 +24,18 @@ from .config_args import add_config_arguments, config_from_args
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "eval", help="MPJPE / PA-MPJPE / root error on annotated images",
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "eval",
+        help="MPJPE / PA-MPJPE / root error on annotated images",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("annotations", type=Path, help="annotations.json")
-    parser.add_argument("--images-root", type=Path, default=None,
-                        help="folder the image paths are relative to (default: the annotations' folder)")
+    parser.add_argument(
+        "--images-root",
+        type=Path,
+        default=None,
+        help="folder the image paths are relative to (default: the annotations' folder)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write per-image and per-dataset figures here")
     add_config_arguments(parser)
     parser.set_defaults(func=run)
@@ -79,15 +86,18 @@ def run(args: argparse.Namespace) -> int:
         row: dict[str, Any] = {"file": entry["file"]}
         per_dataset[entry["dataset"]].append(row)
         try:
-            image = read_image(root / entry["file"])
+            image = read_image(root / entry["file"], pipeline.config.max_image_pixels)
             camera = annotation_camera(entry, image.shape[1], image.shape[0])
             result = pipeline(image, camera)
         except (OSError, MediaError, ValueError) as exc:
             print(f"ctxpose eval: {entry['file']}: {exc}", file=sys.stderr)
             row["error"] = str(exc)
             continue
-        match = match_person(np.array([p.keypoints_2d for p in result.people]).reshape(-1, 17, 3),
-                             np.asarray(entry["joints_2d_px"]), mapping)
+        match = match_person(
+            np.array([p.keypoints_2d for p in result.people]).reshape(-1, 17, 3),
+            np.asarray(entry["joints_2d_px"]),
+            mapping,
+        )
         if match is None:
             row["missed"] = True  # a result (counted as not matched), not a failure
             continue
@@ -99,21 +109,35 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipped {len(skipped)} image(s) without 3D ground truth: {', '.join(skipped)}")
     for dataset, name in set_of.items():
         m = JOINT_SETS[name]
-        print(f"{dataset} ({name}): root = {m.root_name}; {len(m.compared)} joints compared: "
-              + ", ".join(d if d == h else f"{d}->{h}" for d, h in m.compared) + f" ({m.note})")
+        print(
+            f"{dataset} ({name}): root = {m.root_name}; {len(m.compared)} joints compared: "
+            + ", ".join(d if d == h else f"{d}->{h}" for d, h in m.compared)
+            + f" ({m.note})"
+        )
     summaries = {d: _summary(rows) for d, rows in per_dataset.items()}
     header = f"{'dataset':<24} {'images':>6} {'matched':>7} {'MPJPE':>8} {'PA-MPJPE':>9} {'root err':>9}"
     print(header + "\n" + "-" * len(header))
     for d, s in summaries.items():
-        print(f"{d:<24} {s['images']:>6} {s['matched']:>7} {_fmt(s['mpjpe_mm']):>8} "
-              f"{_fmt(s['pa_mpjpe_mm']):>9} {_fmt(s['root_error_mm']):>9}")
+        print(
+            f"{d:<24} {s['images']:>6} {s['matched']:>7} {_fmt(s['mpjpe_mm']):>8} "
+            f"{_fmt(s['pa_mpjpe_mm']):>9} {_fmt(s['root_error_mm']):>9}"
+        )
     print("(millimetres; MPJPE after aligning the roots; root error = absolute placement error)")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"datasets": summaries, "images": per_dataset,
-                                         "joint_sets": {d: {"name": n, "root": JOINT_SETS[n].root_name,
-                                                            "compared": JOINT_SETS[n].compared}
-                                                        for d, n in set_of.items()},
-                                         "skipped": skipped}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "datasets": summaries,
+                    "images": per_dataset,
+                    "joint_sets": {
+                        d: {"name": n, "root": JOINT_SETS[n].root_name, "compared": JOINT_SETS[n].compared}
+                        for d, n in set_of.items()
+                    },
+                    "skipped": skipped,
+                },
+                indent=2,
+            )
+        )
     failed = sum("error" in r for rows in per_dataset.values() for r in rows)
     return 1 if failed else 0

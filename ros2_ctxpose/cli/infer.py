@@ -10,18 +10,25 @@ One line per image or video frame (format: docs/OUTPUT_FORMAT.md)::
 
 Video frames are named ``"video.mp4#000012"`` and their ids come from the tracker (stable across
 frames); for still images the id is the person's index in that image. A file that cannot be read
-gets ``{"file": ..., "error": "...", "people": []}`` and the run goes on; the exit code is 1 when
-any input failed. Without intrinsics a horizontal field of view (``--fov``, default 60 degrees,
-a typical webcam) is assumed and said once on stderr: directions are then plausible, distances
-are not metric (``root_source`` = ``scale_unknown``).
+(missing, a dangling link, damaged, truncated, larger than ``--max-image-pixels`` declares, a
+video that ends before the frames its container declares) gets ``{"file": ..., "error": "...",
+"people": []}`` and the run goes on; the exit code is 1 when any input failed, 2 for bad
+arguments (including an unusable ``--out``, ``--overlay`` or ``--mcap`` path, weights or device),
+141 when the reader of stdout went away (``| head``). Without intrinsics a horizontal field of
+view (``--fov``, default 60 degrees, a typical webcam) is assumed and said once on stderr:
+directions are then plausible, distances are not metric (``root_source`` = ``scale_unknown``).
+
+``--mcap FILE`` also records the results as ROS 2 messages in an MCAP file for Foxglove (3D
+skeletons, TF frames, the overlay image; ``core/recording.py``, ``config/foxglove_layout.json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -31,22 +38,56 @@ import numpy as np
 from ..core.camera import DEFAULT_HFOV_DEG, CameraModel
 from .config_args import add_config_arguments, config_from_args
 
+#: Frames of the MCAP recording: the camera's optical frame (as the node's default) under an
+#: upright camera frame, so Foxglove's 3D view shows people standing.
+FRAME_ID = "camera_optical_frame"
+UPRIGHT_FRAME = "camera_link"
+#: Time between still images in an MCAP recording (they have no time stamps of their own).
+STILL_IMAGE_PERIOD_NS = 1_000_000_000
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "infer", help="3D poses from images, folders or videos, as JSON lines",
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "infer",
+        help="3D poses from images, folders or videos, as JSON lines",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("paths", nargs="+", type=Path, help="images, folders of images, videos")
     intr = parser.add_argument_group("camera (default: a centred pinhole with --fov)")
     for name in ("fx", "fy", "cx", "cy"):
         intr.add_argument(f"--{name}", type=float, help="intrinsics in pixels (give all four)")
-    intr.add_argument("--camera-info", type=Path,
-                      help="ROS camera_info YAML (camera_matrix, distortion_coefficients, image size)")
-    intr.add_argument("--fov", type=float, default=DEFAULT_HFOV_DEG,
-                      help="horizontal field of view in degrees, assumed without intrinsics")
+    intr.add_argument(
+        "--camera-info", type=Path, help="ROS camera_info YAML (camera_matrix, distortion_coefficients, image size)"
+    )
+    intr.add_argument(
+        "--fov",
+        type=float,
+        default=DEFAULT_HFOV_DEG,
+        help="horizontal field of view in degrees, assumed without intrinsics",
+    )
     parser.add_argument("--out", type=Path, default=None, help="JSON-lines file (default: stdout)")
-    parser.add_argument("--overlay", type=Path, default=None,
-                        help="folder for annotated images (2D skeleton, id, distance)")
+    parser.add_argument(
+        "--overlay", type=Path, default=None, help="folder for annotated images (2D skeleton, id, distance)"
+    )
+    parser.add_argument(
+        "--mcap",
+        type=Path,
+        default=None,
+        help="also record the results as ROS 2 messages in this MCAP file, for Foxglove "
+        "(config/foxglove_layout.json); needs pip install mcap mcap-ros2-support",
+    )
+    parser.add_argument(
+        "--mcap-image",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="include the overlay image of every frame in the MCAP file",
+    )
+    parser.add_argument(
+        "--frame-id",
+        default=FRAME_ID,
+        help="the camera's optical frame in the MCAP file (its upright parent is camera_link)",
+    )
     add_config_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -61,30 +102,44 @@ class Calibration:
     model: str
 
     def camera(self, width: int, height: int) -> CameraModel:
-        return CameraModel.from_calibration(self.K, self.dist, (width, height), calibration_size=self.size,
-                                            distortion_model=self.model)
+        return CameraModel.from_calibration(
+            self.K, self.dist, (width, height), calibration_size=self.size, distortion_model=self.model
+        )
 
 
 def load_camera_info(path: Path) -> Calibration:
-    """The calibration in a ROS camera_info YAML (as written by camera_calibration)."""
+    """The calibration in a ROS camera_info YAML (as written by camera_calibration).
+
+    ValueError naming the file when it is not such a YAML, or when its calibration is unusable
+    (absurd or non-finite K or D, an unsupported distortion model: ``CameraModel.from_calibration``
+    says which); what would be padded or scaled is said when the first image is read.
+    """
     import yaml
 
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: invalid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--camera-info {path}: cannot be read ({exc})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a camera_info YAML (expected a mapping)")
     try:
         calibration = Calibration(
             K=np.asarray(data["camera_matrix"]["data"], dtype=np.float64).reshape(3, 3),
-            dist=np.asarray((data.get("distortion_coefficients") or {}).get("data") or [], dtype=np.float64),
+            dist=np.asarray((data.get("distortion_coefficients") or {}).get("data") or [], dtype=np.float64).ravel(),
             size=(int(data["image_width"]), int(data["image_height"])),
-            model=str(data.get("distortion_model", "plumb_bob")))
+            model=str(data.get("distortion_model", "plumb_bob")),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(
+            f"{path}: not a camera_info YAML (need camera_matrix.data with 9 numbers, image_width, "
+            f"image_height; {type(exc).__name__}: {exc})"
+        ) from None
+    try:
         calibration.camera(*calibration.size)  # refuse an unusable calibration before any image is read
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: not a usable camera_info YAML (need camera_matrix.data, image_width, "
-                         f"image_height; {exc})") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: unusable calibration: {exc}") from None
     return calibration
 
 
@@ -114,8 +169,10 @@ class CameraSource:
         if self.intrinsics is not None:
             fx, fy, cx, cy = self.intrinsics
             return CameraModel(K=np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]), width=width, height=height)
-        self._say(f"no intrinsics given; assuming a {self.fov:g} deg horizontal field of view (distances are "
-                  "not metric, root_source = scale_unknown)")
+        self._say(
+            f"no intrinsics given; assuming a {self.fov:g} deg horizontal field of view (distances are "
+            "not metric, root_source = scale_unknown)"
+        )
         return CameraModel.from_fov(width, height, self.fov)
 
     def _say(self, message: str) -> None:
@@ -124,14 +181,79 @@ class CameraSource:
             print(f"ctxpose infer: {message}", file=sys.stderr)
 
 
+def _say(message: str) -> None:
+    """A line on stderr; nothing when stderr itself is gone (``2>&1 | head``)."""
+    with suppress(OSError, ValueError):  # BrokenPipeError is an OSError
+        print(f"ctxpose infer: {message}", file=sys.stderr, flush=True)
+
+
+def check_writable(path: Path, flag: str) -> None:
+    """OSError naming ``flag`` when the file ``path`` could not be written (checked before the
+    models load, without creating anything)."""
+    if path.is_dir():
+        raise OSError(f"{flag} {path}: is a folder, not a file")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise OSError(f"{flag} {path}: file is not writable")
+        return
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OSError(f"{flag} {path}: cannot be created ({parent} is not a writable folder)")
+
+
 @contextmanager
 def _output(path: Path | None) -> Iterator[IO[str]]:
+    """stdout, or ``path`` opened for writing (OSError, with the path, when it cannot be)."""
     if path is None:
         yield sys.stdout
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = path.open("w")
+    except OSError as exc:
+        raise OSError(f"--out {path}: cannot be written ({exc.strerror or exc})") from None
+    with f:
         yield f
+
+
+def check_overlay_dir(path: Path) -> None:
+    """OSError when ``path`` cannot be (made) a writable folder; checked before the models load."""
+    if path.exists():
+        if not path.is_dir():
+            raise OSError(f"--overlay {path}: exists and is not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise OSError(f"--overlay {path}: folder is not writable")
+        return
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OSError(f"--overlay {path}: cannot be created ({parent} is not a writable folder)")
+
+
+def _overlay_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"--overlay {path}: cannot create the folder ({exc.strerror or exc})") from None
+    return path
+
+
+def _recorder(args: argparse.Namespace) -> Any:
+    from ..core.recording import McapRecorder
+
+    try:
+        return McapRecorder(args.mcap, upright_frame=UPRIGHT_FRAME)
+    except OSError as exc:
+        raise OSError(f"--mcap {args.mcap}: cannot be written ({exc.strerror or exc})") from None
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's final flush does not fail on a closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def overlay_name(frame_name: str, video: str | None, index: int) -> str:
@@ -142,7 +264,36 @@ def overlay_name(frame_name: str, video: str | None, index: int) -> str:
     return name if Path(name).suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else name + ".png"
 
 
+class _Timeline:
+    """MCAP log times: a video's frames at their own stamps, videos and still images one after the
+    other (a still image every ``STILL_IMAGE_PERIOD_NS``), so that one recording never goes back."""
+
+    def __init__(self) -> None:
+        self.offset_ns = 0
+        self.last_ns = -STILL_IMAGE_PERIOD_NS
+        self.video: str | None = None
+
+    def __call__(self, video: str | None, stamp_s: float | None) -> int:
+        if video is None or stamp_s is None:
+            self.video = None
+            self.last_ns = max(self.last_ns + STILL_IMAGE_PERIOD_NS, 0)
+            return self.last_ns
+        if video != self.video:
+            self.video = video
+            self.offset_ns = self.last_ns + STILL_IMAGE_PERIOD_NS
+        self.last_ns = max(self.offset_ns + int(round(stamp_s * 1e9)), self.last_ns + 1)
+        return self.last_ns
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except BrokenPipeError:  # the reader of stdout went away (| head): stop quietly, as tools killed by SIGPIPE
+        _quiet_stdout()
+        return 141
+
+
+def _run(args: argparse.Namespace) -> int:
     import cv2
 
     from ..core.media import iter_frames
@@ -150,19 +301,32 @@ def run(args: argparse.Namespace) -> int:
     from ..core.pipeline import Pose3DPipeline
     from ..core.results import frame_record, to_json
 
-    try:
-        cameras = CameraSource(args)
-        pipeline = Pose3DPipeline.from_config(config_from_args(args))
-    except (OSError, ValueError, RuntimeError) as exc:  # bad arguments, missing or broken weights
-        print(f"ctxpose infer: {exc}", file=sys.stderr)
-        return 2
-    if args.overlay is not None:
-        args.overlay.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        try:
+            config = config_from_args(args)
+            cameras = CameraSource(args)
+            # Output paths are checked first: a typo there must not cost the model loading, and
+            # nothing is created before the models are there.
+            for path, flag in ((args.out, "--out"), (args.mcap, "--mcap")):
+                if path is not None:
+                    check_writable(path, flag)
+            if args.overlay is not None:
+                check_overlay_dir(args.overlay)
+            if args.mcap is not None:
+                from ..core.recording import check_available
 
-    failures = 0
-    current_video = None
-    with _output(args.out) as out:
-        for frame in iter_frames(args.paths):
+                check_available()
+            pipeline = Pose3DPipeline.from_config(config)
+            out = stack.enter_context(_output(args.out))
+            overlay_dir = _overlay_dir(args.overlay) if args.overlay is not None else None
+            recorder = stack.enter_context(_recorder(args)) if args.mcap is not None else None
+        except (OSError, ValueError, RuntimeError) as exc:  # bad arguments, paths, weights or device
+            _say(str(exc))
+            return 2
+        timeline = _Timeline()
+        failures = 0
+        current_video = None
+        for frame in iter_frames(args.paths, max_pixels=config.max_image_pixels):
             fields: dict[str, Any] = {"file": frame.name}
             try:
                 if frame.error is not None:
@@ -174,12 +338,25 @@ def run(args: argparse.Namespace) -> int:
                     current_video = frame.video
                 result = pipeline(frame.image, cameras(w, h), stamp_s=frame.stamp_s)
             except ValueError as exc:
-                print(f"ctxpose infer: {frame.name}: {exc}", file=sys.stderr)
+                _say(f"{frame.name}: {exc}")
                 failures += 1
                 print(to_json({**fields, "error": str(exc), "people": []}), file=out, flush=True)
                 continue
             print(to_json(frame_record(result, **fields)), file=out, flush=True)
-            if args.overlay is not None:
+            drawn = None
+            if overlay_dir is not None or (recorder is not None and args.mcap_image):
                 drawn = draw_people(frame.image, result.people, keypoint_threshold=pipeline.config.keypoint_threshold)
-                cv2.imwrite(str(args.overlay / overlay_name(frame.name, frame.video, frame.index)), drawn)
+            if overlay_dir is not None:
+                target = overlay_dir / overlay_name(frame.name, frame.video, frame.index)
+                if not cv2.imwrite(str(target), drawn):
+                    _say(f"{frame.name}: cannot write the overlay {target}")
+                    failures += 1
+            if recorder is not None:
+                recorder.write(
+                    timeline(frame.video, frame.stamp_s),
+                    args.frame_id,
+                    result.people,
+                    image=drawn if args.mcap_image else None,
+                    latency_ns=int(result.timings_ms.get("total", 0.0) * 1e6),
+                )
     return 1 if failures else 0

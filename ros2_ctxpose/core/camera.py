@@ -102,6 +102,9 @@ class CameraModel:
         if np.isfinite(K).all() and width > 0 and (
                 (focal > width * _MAX_FOCAL_FACTOR).any() or (focal < width / _MAX_FOCAL_FACTOR).any()):
             raise ValueError(f"focal lengths {focal.tolist()} px are not a real camera for a {width} px wide image")
+        centre = K[[0, 1], [2, 2]]
+        if np.isfinite(centre).all() and not (-width <= centre[0] <= 2 * width and -height <= centre[1] <= 2 * height):
+            raise ValueError(f"principal point {centre.tolist()} px lies far outside the {width}x{height} image")
         return cls(K=K, width=width, height=height, dist=dist if dist.size else np.zeros(5), notes=tuple(notes))
 
     @classmethod

@@ -10,17 +10,24 @@ OpenCV colour codes and the same 16 -> 8 bit scaling (x * 255 / 65535), so both 
 Every message is checked against its own geometry (encoding known, non-zero size, step large
 enough, data exactly ``step * height`` bytes) before any buffer is touched: a malformed message
 raises :class:`ImageDecodeError` with the reason, which the node logs (throttled) and skips.
+Size limits come first: ``max_pixels`` (the ``max_image_pixels`` parameter) is checked against
+the size a raw image declares, and against the size a CompressedImage's JPEG/PNG header declares
+before a single pixel is decoded (a 390 kB PNG can declare gigabytes: a decompression bomb).
+CompressedImages the decoder only half understood (a JPEG cut short, even with a fake end
+marker, or with corrupt data: libjpeg fills in grey and merely warns) are refused as well
+(``core.media.decode_image_bytes``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import cv2
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
+
+from ros2_ctxpose.core.media import DEFAULT_MAX_PIXELS, MediaError, check_declared_size, decode_image_bytes
 
 try:  # cv_bridge ships with ROS distributions, not with the PyPI wheels.
     from cv_bridge import CvBridge, CvBridgeError
@@ -40,7 +47,7 @@ class PixelLayout:
     dtype: type
     channels: int
     #: cv2.cvtColor code to BGR; None when the data already is BGR.
-    to_bgr: Optional[int]
+    to_bgr: int | None
     #: True for single-channel depth encodings (metres or millimetres, not intensities).
     depth: bool = False
 
@@ -101,9 +108,7 @@ def layout_of(encoding: str) -> PixelLayout:
         ) from None
 
 
-def image_array(
-    encoding: str, height: int, width: int, step: int, is_bigendian: bool, data
-) -> np.ndarray:
+def image_array(encoding: str, height: int, width: int, step: int, is_bigendian: bool, data) -> np.ndarray:
     """The pixels of an Image message as an (H, W[, C]) array in native byte order.
 
     Padding at the end of each row is cut off; the array shares memory with ``data`` when no byte
@@ -115,16 +120,12 @@ def image_array(
     dtype = np.dtype(layout.dtype).newbyteorder(">" if is_bigendian else "<")
     row_bytes = width * layout.channels * dtype.itemsize
     if step < row_bytes:
-        raise ImageDecodeError(
-            f"step {step} is smaller than a row of {width} {encoding} pixels ({row_bytes} bytes)"
-        )
+        raise ImageDecodeError(f"step {step} is smaller than a row of {width} {encoding} pixels ({row_bytes} bytes)")
     if step % dtype.itemsize:
         raise ImageDecodeError(f"step {step} is not a multiple of the {dtype.itemsize}-byte sample size")
     buffer = np.frombuffer(data, dtype=np.uint8)
     if buffer.size != step * height:
-        raise ImageDecodeError(
-            f"data holds {buffer.size} bytes, step * height = {step} * {height} = {step * height}"
-        )
+        raise ImageDecodeError(f"data holds {buffer.size} bytes, step * height = {step} * {height} = {step * height}")
     rows = buffer.reshape(height, step)[:, :row_bytes]
     pixels = rows.view(dtype).reshape((height, width, layout.channels) if layout.channels > 1 else (height, width))
     if not dtype.isnative:
@@ -144,8 +145,17 @@ def to_bgr8(pixels: np.ndarray, encoding: str) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-def decode_image(msg: Image) -> np.ndarray:
-    """A sensor_msgs/Image as 8-bit BGR (H, W, 3); ImageDecodeError when it cannot be."""
+def _check_pixels(width: int, height: int, max_pixels: int | None, what: str) -> None:
+    try:
+        check_declared_size(width, height, max_pixels, what)
+    except MediaError as exc:
+        raise ImageDecodeError(str(exc)) from None
+
+
+def decode_image(msg: Image, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A sensor_msgs/Image as 8-bit BGR (H, W, 3); ImageDecodeError when it cannot be, or when it
+    declares more than ``max_pixels`` pixels (None: no limit)."""
+    _check_pixels(msg.width, msg.height, max_pixels, "Image")
     pixels = image_array(msg.encoding, msg.height, msg.width, msg.step, bool(msg.is_bigendian), msg.data)
     if _BRIDGE is not None and not layout_of(msg.encoding).depth:
         try:
@@ -155,21 +165,29 @@ def decode_image(msg: Image) -> np.ndarray:
     return to_bgr8(pixels, msg.encoding)
 
 
-def decode_depth(msg: Image) -> tuple[np.ndarray, float]:
-    """An aligned depth image as (array, metres per unit); ImageDecodeError for non-depth encodings."""
+def decode_depth(msg: Image, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, float]:
+    """An aligned depth image as (array, metres per unit); ImageDecodeError for non-depth encodings
+    and for more than ``max_pixels`` pixels."""
     if msg.encoding not in DEPTH_SCALE:
         raise ImageDecodeError(f"depth images must be 16UC1 (mm) or 32FC1 (m), got {msg.encoding!r}")
+    _check_pixels(msg.width, msg.height, max_pixels, "depth Image")
     pixels = image_array(msg.encoding, msg.height, msg.width, msg.step, bool(msg.is_bigendian), msg.data)
     return pixels, DEPTH_SCALE[msg.encoding]
 
 
-def decode_compressed(msg: CompressedImage) -> np.ndarray:
-    """A JPEG or PNG CompressedImage as 8-bit BGR (grey, alpha and 16-bit PNGs included)."""
+def decode_compressed(msg: CompressedImage, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A JPEG or PNG CompressedImage as 8-bit BGR (grey, alpha and 16-bit PNGs included).
+
+    ImageDecodeError, before decoding, when the image header declares more than ``max_pixels``
+    pixels (None: no limit) or is in no supported format; after decoding when the decoder reports
+    damaged data (see the module docstring).
+    """
     if len(msg.data) == 0:
         raise ImageDecodeError("empty CompressedImage")
-    image = cv2.imdecode(np.frombuffer(msg.data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ImageDecodeError(f"cannot decode CompressedImage (format {msg.format!r}, {len(msg.data)} bytes)")
+    try:
+        image = decode_image_bytes(np.frombuffer(msg.data, dtype=np.uint8), max_pixels, cv2.IMREAD_UNCHANGED)
+    except MediaError as exc:
+        raise ImageDecodeError(f"CompressedImage (format {msg.format!r}, {len(msg.data)} bytes): {exc}") from None
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     elif image.shape[2] == 4:

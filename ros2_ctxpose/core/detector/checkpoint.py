@@ -10,8 +10,11 @@ that only keeps the attributes the pickle gives it. Any other global is refused.
 
 From the records we take the architecture (``model.yaml``: the layer list, depth/width
 multiples, ``kpt_shape``, ``nc``) and a state dict assembled from the records' parameters and
-buffers. The pair is cached as a plain ``torch.save`` file keyed by the checkpoint's sha256,
-so later loads go through ``torch.load(weights_only=True)`` and never touch pickle code again.
+buffers; weights that are not finite are refused. The pair is cached as a plain ``torch.save``
+file keyed by the checkpoint's sha256, with the sha256 of its own content, so later loads go
+through ``torch.load(weights_only=True)`` and never touch pickle code again, and a cache file
+changed since it was written is rebuilt rather than used. This reader is the project's only
+``torch.load`` without ``weights_only=True`` (test/test_weights_io.py enforces that).
 """
 
 from __future__ import annotations
@@ -29,13 +32,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..lifter.weights_io import content_sha256, non_finite
+
 try:  # numpy scalars (e.g. in training metrics) pickle through this data-only helper
     from numpy._core.multiarray import scalar as _numpy_scalar  # numpy >= 2
 except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core.multiarray import scalar as _numpy_scalar
 
 #: Bumped whenever the cached layout changes, so stale cache files are ignored.
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 #: Module prefixes whose classes are replaced by inert records (never imported).
 _RECORD_MODULE_PREFIXES = ("ultralytics.", "torch.nn.modules.")
@@ -208,6 +213,10 @@ def read_ultralytics_checkpoint(path: str | os.PathLike[str]) -> PoseCheckpoint:
         raise CheckpointError(f"{path}: not a pose model (it has no 'kpt_shape')")
     state: dict[str, torch.Tensor] = {}
     _collect_state_dict(model, "", state)
+    bad = non_finite(state)
+    if bad:
+        listed = ", ".join(f"{k} ({n})" for k, n in list(bad.items())[:5])
+        raise CheckpointError(f"{path}: non-finite weights (NaN or inf) in {len(bad)} tensor(s): {listed}")
     return PoseCheckpoint(yaml=yaml, state_dict=state, source=str(path))
 
 
@@ -241,6 +250,8 @@ def load_checkpoint(path: str | os.PathLike[str], use_cache: bool = True) -> Pos
     if cached.is_file():
         try:
             blob = torch.load(cached, map_location="cpu", weights_only=True)
+            if blob["sha256"] != content_sha256(blob["yaml"], blob["state_dict"]) or non_finite(blob["state_dict"]):
+                raise ValueError("cache content changed since it was written")
             return PoseCheckpoint(yaml=blob["yaml"], state_dict=blob["state_dict"],
                                   source=str(path))
         except Exception:  # noqa: BLE001 - a damaged cache is rebuilt from the checkpoint
@@ -249,7 +260,10 @@ def load_checkpoint(path: str | os.PathLike[str], use_cache: bool = True) -> Pos
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".tmp{os.getpid()}")
-        torch.save({"yaml": ckpt.yaml, "state_dict": ckpt.state_dict}, tmp)
+        torch.save(
+            {"yaml": ckpt.yaml, "state_dict": ckpt.state_dict, "sha256": content_sha256(ckpt.yaml, ckpt.state_dict)},
+            tmp,
+        )
         tmp.replace(cached)
     except OSError:
         pass

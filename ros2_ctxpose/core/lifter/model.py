@@ -21,6 +21,7 @@ model trained on mocap.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -31,6 +32,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ros2_ctxpose.core.lifter.context import DeformableContext, weighted_centre_scale
+from ros2_ctxpose.core.lifter.weights_io import (
+    DIGEST_KEY,
+    WeightsError,
+    check_content,
+    content_sha256,
+    non_finite,
+    read_weights_file,
+)
 from ros2_ctxpose.core.skeleton import COCO17, COCO17_FLIP, H36M17, H36M17_FLIP
 
 
@@ -205,23 +214,56 @@ DEFAULT_WEIGHTS = "weights/ctxpose_lifter.pt"
 
 
 def save_lifter(model: ContextLifter, path: str | Path, meta: dict[str, Any] | None = None) -> None:
-    """Save only what ``load_lifter`` needs: plain tensors, the config dict and a metadata dict."""
+    """Save only what ``load_lifter`` needs: plain tensors, the config dict and a metadata dict.
+
+    The metadata gets ``content_sha256`` (``weights_io.content_sha256`` of the config and the
+    tensors), which ``load_lifter`` checks. Non-finite weights are refused (``WeightsError``). The
+    file is written beside ``path`` and renamed into place, so a crash never leaves half a file.
+    """
+    config = model.config.to_dict()
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    torch.save({"config": model.config.to_dict(), "state_dict": state, "meta": meta or {}}, path)
+    bad = non_finite(state)
+    if bad:
+        raise WeightsError(
+            f"refusing to save lifter weights with non-finite values (NaN or inf) to {path}: "
+            + ", ".join(f"{k} ({n})" for k, n in list(bad.items())[:5])
+        )
+    meta = {**(meta or {}), DIGEST_KEY: content_sha256(config, state)}
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        torch.save({"config": config, "state_dict": state, "meta": meta}, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_lifter(path: str | Path | None = None, device: str | torch.device = "cpu") -> ContextLifter:
-    """The lifter from ``path`` (default: the weights shipped in this package), in eval mode."""
+    """The lifter from ``path`` (default: the weights shipped in this package), in eval mode.
+
+    Raises ``FileNotFoundError`` or ``weights_io.WeightsError`` (a ``ValueError``) naming the file
+    when it is missing, empty, not a torch file, damaged, not lifter weights, holds non-finite
+    values or does not match the digest recorded when it was saved.
+    """
     if path is None:
         with resources.as_file(resources.files(__package__) / DEFAULT_WEIGHTS) as p:
-            blob = torch.load(p, map_location=device, weights_only=True)
-    else:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"lifter weights not found: {path}")
-        blob = torch.load(path, map_location=device, weights_only=True)
-    if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
-        raise ValueError(f"{path or DEFAULT_WEIGHTS} is not a lifter weights file (needs 'config' and 'state_dict')")
-    model = ContextLifter(LifterConfig.from_dict(blob["config"]))
-    model.load_state_dict(blob["state_dict"])
+            return _load(p, device)
+    return _load(Path(path), device)
+
+
+def _load(path: Path, device: str | torch.device) -> ContextLifter:
+    blob = read_weights_file(path, map_location="cpu")
+    if "config" not in blob or "state_dict" not in blob:
+        raise WeightsError(
+            f"{path} is not a lifter weights file (needs 'config' and 'state_dict', has {sorted(map(str, blob))[:8]})"
+        )
+    config, state, meta = blob["config"], blob["state_dict"], blob.get("meta") or {}
+    if not isinstance(config, dict) or not isinstance(state, dict) or not isinstance(meta, dict):
+        raise WeightsError(f"{path} is not a lifter weights file ('config', 'state_dict' and 'meta' must be dicts)")
+    check_content(config, state, meta, str(path))
+    try:
+        model = ContextLifter(LifterConfig.from_dict(config))
+        model.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise WeightsError(f"lifter weights {path} do not fit the lifter they describe: {exc}") from None
     return model.to(device).eval()
