@@ -140,8 +140,8 @@ def fake_renders(root: Path, people: int = 40, seed: int = 0) -> Path:
         row["target_cam"] = g.standard_normal((17, 3)) * 0.3 + [0, 0, 4]
         rows.append(row)
     for shard in range(2):
-        write_shard(root, shard, rows[shard::2], {"crop_sizes": list(cfg.context_crop_sizes),
-                                                  "crop_margin": cfg.context_crop_margin})
+        write_shard(root, shard, rows[shard::2], {"settings": {"crop_sizes": list(cfg.context_crop_sizes),
+                                                               "crop_margin": cfg.context_crop_margin}})
     return root
 
 

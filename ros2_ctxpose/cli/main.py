@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 #: Subcommand modules, in the order ``--help`` lists them.
 _REQUIRED_MODULES = ("ros2_ctxpose.cli.infer", "ros2_ctxpose.cli.evaluate")
-_OPTIONAL_MODULES = ("ros2_ctxpose.cli.train", "ros2_ctxpose.cli.bench")
+_OPTIONAL_MODULES = ("ros2_ctxpose.cli.train", "ros2_ctxpose.cli.bench", "ros2_ctxpose.cli.synth")
 
 
 def _register_optional(subparsers: argparse._SubParsersAction, module_name: str) -> None:

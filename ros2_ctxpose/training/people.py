@@ -110,9 +110,9 @@ def load_rendered(roots: Sequence[Path], lifter: LifterConfig, in_memory: bool =
             raise FileNotFoundError(f"no complete shards under {root} (make them with `ctxpose synth --out {root}`)")
         for path in shards:
             meta, _ = read_shard(path)
-            sizes, margin = meta.get("crop_sizes"), meta.get("crop_margin")
-            if sizes is not None and (tuple(sizes) != tuple(lifter.context_crop_sizes)
-                                      or abs(float(margin) - lifter.context_crop_margin) > 1e-9):
+            settings = meta["settings"]
+            sizes, margin = settings["crop_sizes"], settings["crop_margin"]
+            if tuple(sizes) != tuple(lifter.context_crop_sizes) or abs(float(margin) - lifter.context_crop_margin) > 1e-9:
                 raise ValueError(f"{path}: crops of sizes {sizes} x margin {margin}, but the lifter reads "
                                  f"{tuple(lifter.context_crop_sizes)} x {lifter.context_crop_margin}")
         arrays = _merged(root, shards, read_shard)

@@ -1,0 +1,60 @@
+"""``ctxpose synth``: the synthetic data engine (rendered people with known 3D joints, the real
+detector run on them). Needs the ``[synth]`` extra; the work module is imported only when the
+command runs, so ``ctxpose --help`` stays fast and works without it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+#: Human3.6M's training subjects (``training.h36m.TRAIN_SUBJECTS``, not imported here: it pulls
+#: OpenCV into every ``ctxpose`` start).
+DEFAULT_SUBJECTS = "S1,S5,S6,S7,S8"
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ros2_ctxpose.training.synthetic import generate
+
+    try:
+        args.subjects = ",".join(generate.parse_subjects(args.subjects))
+    except ValueError as e:
+        args.parser.error(str(e))
+    return generate.run(args)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``synth`` subcommand; it sets ``func(args) -> exit code``."""
+    description = (
+        "render people posed from Human3.6M mocap, run the detector on them and store "
+        "training samples for the lifter's context branch (deterministic, resumable)"
+    )
+    parser = subparsers.add_parser(
+        "synth", help=description, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, help="output folder (shards are added to it; reruns resume)")
+    parser.add_argument("--people", type=int, default=10_000, help="stop once at least this many people are stored")
+    parser.add_argument("--seed", type=int, default=0, help="shard i depends only on (seed, i)")
+    parser.add_argument(
+        "--subjects",
+        default=DEFAULT_SUBJECTS,
+        help="mocap subjects posing the bodies; S11 alone for a validation split",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes, one torch thread each; 0 runs in this process",
+    )
+    parser.add_argument("--images-per-shard", type=int, default=32, help="images rendered per shard")
+    parser.add_argument(
+        "--stride", type=int, default=10, help="every stride-th mocap frame (50 Hz; 10 -> ~35k training poses)"
+    )
+    parser.add_argument("--device", default="cpu", help="detector device (cpu, cuda)")
+    parser.add_argument("--preview", type=Path, default=None, help="also write a contact sheet PNG of random samples")
+    parser.add_argument(
+        "--fetch-backgrounds",
+        action="store_true",
+        help="download the background photographs (Debian packages) into the cache first",
+    )
+    parser.set_defaults(func=_run, parser=parser)
