@@ -246,6 +246,7 @@ class Worker:
         from . import shards
 
         rng = np.random.default_rng([self.settings.seed, index])
+        self.renderer.reset()  # bounds the renderer's memory (see Renderer)
         people: list[dict] = []
         totals: dict[str, int] = {}
         images_dir = shards.shard_dir(out, index).with_name(f"shard_{index:06d}.images.tmp{os.getpid()}")
