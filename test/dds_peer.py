@@ -19,8 +19,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 DISCOVERY_TIMEOUT_S = 20.0
 
@@ -98,7 +99,7 @@ def exchange(type_ref: str, topic: str, builder_ref: str, workdir: Path) -> byte
             if peer.poll() is None:
                 peer.kill()
     logs = "\n".join(f"--- {name} (exit {peer.wait()}):\n{peer.stdout.read()}"
-                     for name, peer in zip(("receiver", "publisher"), peers))
+                     for name, peer in zip(("receiver", "publisher"), peers, strict=True))
     assert receiver_status == 0 and output.exists(), f"no {type_ref} arrived on {topic}\n{logs}"
     return output.read_bytes()
 

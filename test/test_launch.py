@@ -1,5 +1,6 @@
-"""launch/pose3d.launch.py under launch_pytest: demo:=true brings up a camera and the node, and
-both people of the demo footage come out on /<namespace>/human/pose3d.
+"""launch/pose3d.launch.py under launch_pytest: camera:=demo brings up a camera and the node (driven
+to active through its lifecycle by the launch file), and both people of the demo footage come out
+on /<namespace>/human/pose3d.
 
 launch, launch_ros and launch_pytest come with a ROS 2 distribution; the PyPI wheels this project
 also runs on do not include them, so there this module is skipped with the reason.
@@ -14,20 +15,20 @@ from pathlib import Path
 
 import pytest
 
-launch_pytest = pytest.importorskip(
+pytest.importorskip(
     "launch_pytest", reason="launch_pytest is not installed (it ships with a ROS 2 distribution, not the PyPI wheels)")
 pytest.importorskip("launch_ros", reason="launch_ros is not installed (it ships with a ROS 2 distribution)")
 pytest.importorskip("ros2_ctxpose.msg", reason="the colcon-built messages are missing: run `bash scripts/test.sh`")
 
 import launch_pytest.plugin  # noqa: E402
 import rclpy  # noqa: E402
-from launch import LaunchDescription  # noqa: E402
 from launch.actions import IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
+from launch import LaunchDescription  # noqa: E402
 from ros2_ctxpose.msg import Skeleton3DArray  # noqa: E402
 
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "pose3d.launch.py"
@@ -48,11 +49,12 @@ if "_pytestfixturefunction" in inspect.getsource(launch_pytest.plugin) and \
 def pose3d_demo() -> LaunchDescription:
     return LaunchDescription([
         IncludeLaunchDescription(PythonLaunchDescriptionSource(str(LAUNCH_FILE)),
-                                 launch_arguments={"demo": "true", "namespace": NAMESPACE}.items()),
+                                 launch_arguments={"camera": "demo", "namespace": NAMESPACE}.items()),
         launch_pytest.actions.ReadyToTest(),
     ])
 
 
+@pytest.mark.dds
 @pytest.mark.launch(fixture=pose3d_demo)
 def test_demo_launch_publishes_both_people() -> None:
     context = Context()

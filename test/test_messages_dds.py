@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from dds_peer import exchange, field_values, unset_fields
+
 from ros2_ctxpose.core.skeleton import COCO17, H36M17
 
-pytestmark = pytest.mark.usefixtures("ctxpose_messages")
+pytestmark = [pytest.mark.usefixtures("ctxpose_messages"), pytest.mark.dds]
 
 TYPE = "ros2_ctxpose.msg:Skeleton3DArray"
 

@@ -1,9 +1,12 @@
 """pose3d_node as a separate process, fed real footage over real DDS (loopback, private domain).
 
-The node is started once for the module (start-up includes loading the models). The test process
-plays frames of Sports2D's two-person clip as a camera would, and checks what comes back on
-/human/pose3d, /tf, the markers, the overlay and /diagnostics; then it sends malformed messages and
-a camera far faster than inference, and checks that the node neither dies nor queues.
+The node is started once for the module, as launch/pose3d.launch.py starts it: its fixed inputs
+remapped onto a camera's topics, and driven to active through its real lifecycle services
+(configure loads the models). The test process plays frames of Sports2D's two-person clip as a
+camera would, and checks what comes back on /human/pose3d, /tf, the markers, the overlay and
+/diagnostics; then it sends malformed messages, a camera far faster than inference and a rate
+limit, and checks that the node neither dies nor queues. The depth node starts itself
+(``autostart: true``, the plain ``ros2 run`` route).
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,6 +32,8 @@ pytest.importorskip("tf2_msgs.msg", reason="tf2_msgs is missing: run `bash scrip
 import cv2  # noqa: E402
 import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from lifecycle_msgs.msg import Transition  # noqa: E402
+from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
@@ -40,11 +46,14 @@ from tf2_msgs.msg import TFMessage  # noqa: E402
 from transforms3d.quaternions import quat2mat  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
+from ros2_ctxpose.core.media import demo_video_path  # noqa: E402
 from ros2_ctxpose.core.skeleton import COCO17, H36M17, H36M17_BONES, index_of  # noqa: E402
 from ros2_ctxpose.msg import Skeleton3D, Skeleton3DArray  # noqa: E402
-from ros2_ctxpose.core.media import demo_video_path  # noqa: E402
 from ros2_ctxpose.ros.demo_publisher import camera_info_for  # noqa: E402
 from ros2_ctxpose.ros.image_codec import bgr8_message  # noqa: E402
+from ros2_ctxpose.ros.node import WARN_PERIOD_S  # noqa: E402
+
+pytestmark = pytest.mark.dds
 
 REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = "/ctxpose_test"
@@ -79,10 +88,14 @@ class Client:
     def now(self):
         return self.node.get_clock().now().to_msg()
 
-    def publish(self, msg: Image, stamp, *, with_info: bool = True, depth: Optional[Image] = None) -> None:
+    def publish(self, msg: Image, stamp, *, with_info: bool = True, depth: Image | None = None,
+                info_fields: dict | None = None) -> None:
         msg.header = Header(stamp=stamp, frame_id=FRAME_ID)
         if with_info:
-            self.info_pub.publish(camera_info_for(msg.width, msg.height, HFOV_DEG, msg.header))
+            info = camera_info_for(msg.width, msg.height, HFOV_DEG, msg.header)
+            for name, value in (info_fields or {}).items():
+                setattr(info, name, value)
+            self.info_pub.publish(info)
         self.image_pub.publish(msg)
         if depth is not None:  # after the colour image, as aligned depth usually comes: the node waits
             depth.header = msg.header
@@ -99,13 +112,13 @@ class Client:
         return [m for m in list(self.received[key]) if (h := header(m)) is not None
                 and _stamp_key(h.stamp) == _stamp_key(stamp)]
 
-    def result(self, msg: Image, *, with_info: bool = True, depth: Optional[Image] = None,
-               timeout: float = RESULT_TIMEOUT_S) -> Skeleton3DArray:
+    def result(self, msg: Image, *, with_info: bool = True, depth: Image | None = None,
+               timeout: float = RESULT_TIMEOUT_S, info_fields: dict | None = None) -> Skeleton3DArray:
         """Publish ``msg`` (re-sent every 5 s, in case a best-effort sample is lost) and wait for its result."""
         stamp = self.now()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.publish(msg, stamp, with_info=with_info, depth=depth)
+            self.publish(msg, stamp, with_info=with_info, depth=depth, info_fields=info_fields)
             resend = time.monotonic() + 5.0
             while time.monotonic() < min(resend, deadline):
                 found = self.find("pose", stamp)
@@ -161,9 +174,16 @@ def footage() -> list[np.ndarray]:
     return frames
 
 
+#: The node's fixed input names remapped onto a camera driver's (as the launch file does).
+CAMERA_REMAPS = ("image:=camera/image_raw", "camera_info:=camera/camera_info",
+                 "depth:=camera/aligned_depth_to_color/image_raw")
+
+
 def start_node(log_path: Path, namespace: str, *params: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "ros2_ctxpose.ros.node", "--ros-args",
                "--params-file", str(REPO / "config" / "pose3d.yaml"), "-r", f"__ns:={namespace}"]
+    for remap in CAMERA_REMAPS:
+        command += ["-r", remap]
     for param in params:
         command += ["-p", param]
     with open(log_path, "w") as log:
@@ -192,8 +212,32 @@ def node_log(node_process) -> str:
     return node_process[1].read_text()[-4000:]
 
 
-def connect(context: Context, namespace: str, node_process) -> tuple[Client, SingleThreadedExecutor]:
-    """A client in ``namespace``, spinning in a thread, once the node there is up."""
+def call(node: Node, srv_type: Any, name: str, request: Any, timeout: float = STARTUP_TIMEOUT_S) -> Any:
+    """Call a service of the node under test from ``node`` (spinning elsewhere) and wait for the answer."""
+    client = node.create_client(srv_type, name)
+    try:
+        assert client.wait_for_service(timeout_sec=30.0), f"no service {name}"
+        future = client.call_async(request)
+        wait_until(future.done, timeout, f"{name} did not answer within {timeout:.0f} s")
+        return future.result()
+    finally:
+        node.destroy_client(client)
+
+
+def change_state(node: Node, namespace: str, transition: int) -> bool:
+    """Drive pose3d_node's lifecycle through its real change_state service; True on success."""
+    request = ChangeState.Request()
+    request.transition.id = transition
+    return call(node, ChangeState, f"{namespace}/pose3d_node/change_state", request).success
+
+
+def lifecycle_state(node: Node, namespace: str) -> str:
+    return call(node, GetState, f"{namespace}/pose3d_node/get_state", GetState.Request()).current_state.label
+
+
+def connect(context: Context, namespace: str, node_process, activate: bool = True) -> tuple[Client, SingleThreadedExecutor]:
+    """A client in ``namespace``, spinning in a thread, once the node there is up (and, with
+    ``activate``, configured and activated through its lifecycle services, as the launch file does)."""
     node = Node("pose3d_test_client", namespace=namespace, context=context)
     reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     client = Client(node, node.create_publisher(Image, "camera/image_raw", QoSProfile(depth=2)),
@@ -208,6 +252,10 @@ def connect(context: Context, namespace: str, node_process) -> tuple[Client, Sin
     threading.Thread(target=executor.spin, daemon=True).start()
 
     process = node_process[0]
+    if activate:
+        assert lifecycle_state(node, namespace) == "unconfigured"
+        assert change_state(node, namespace, Transition.TRANSITION_CONFIGURE), node_log(node_process)
+        assert change_state(node, namespace, Transition.TRANSITION_ACTIVATE), node_log(node_process)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while client.image_pub.get_subscription_count() == 0 or node.count_publishers(f"{namespace}/human/pose3d") == 0:
         if process.poll() is not None:
@@ -307,6 +355,25 @@ def test_without_camera_info_the_scale_is_flagged_unknown(played: Played) -> Non
     assert all(s.root_source == Skeleton3D.ROOT_SCALE_UNKNOWN for s in people)
 
 
+@pytest.mark.parametrize("fields,logged,root_source", [
+    ({"d": [0.01, -0.01, 0.0]}, "zero-padded", Skeleton3D.ROOT_FROM_INTRINSICS),     # 3 coefficients
+    ({"k": [1e300, 0.0, 442.0, 0.0, 1e300, 248.0, 0.0, 0.0, 1.0]}, "unusable", Skeleton3D.ROOT_SCALE_UNKNOWN),
+])
+def test_odd_camera_info_is_padded_or_refused_and_said_once(client: Client, footage: list[np.ndarray], node_process,
+                                                            fields: dict, logged: str, root_source: int) -> None:
+    """CameraInfo with 3 distortion coefficients is padded, with an absurd K refused for the assumed
+    field of view: the node says so once (not with every frame, nor every WARN_PERIOD_S) and goes on."""
+    log = node_process[1]
+    before = log.read_text().count(logged)
+    for index, frame in enumerate(footage[:3]):
+        if index:
+            time.sleep(WARN_PERIOD_S / 2 + 0.5)  # past a throttled warning's period
+        result = client.result(bgr8_message(frame, Header()), info_fields=fields)
+        assert result.skeletons and all(s.root_source == root_source for s in result.skeletons)
+    assert log.read_text().count(logged) - before == 1, log.read_text()[-3000:]
+    assert node_process[0].poll() is None
+
+
 def test_ids_are_unique_within_a_frame(played: Played) -> None:
     for _, result in played.sent:
         ids = [s.id for s in result.skeletons]
@@ -315,7 +382,7 @@ def test_ids_are_unique_within_a_frame(played: Played) -> None:
 
 def test_tf_has_a_body_frame_per_person_and_rep155_joint_frames(client: Client, played: Played) -> None:
     for msg, result in played.sent[-3:]:
-        tfs = wait_until(lambda: client.find("tf", msg.header.stamp), 10.0, "no /tf for a processed frame")
+        tfs = wait_until(lambda msg=msg: client.find("tf", msg.header.stamp), 10.0, "no /tf for a processed frame")
         transforms = {t.child_frame_id: t for m in tfs for t in m.transforms}
         for s in result.skeletons:
             body = transforms[f"body_{s.id}"]
@@ -337,7 +404,8 @@ def test_tf_has_a_body_frame_per_person_and_rep155_joint_frames(client: Client, 
 
 def test_markers_per_person_with_lifetime_and_stable_colour(client: Client, played: Played) -> None:
     for _, result in played.sent[-3:]:
-        arrays = wait_until(lambda: client.find("markers", result.header.stamp), 10.0, "no markers for a frame")
+        arrays = wait_until(lambda result=result: client.find("markers", result.header.stamp), 10.0,
+                            "no markers for a frame")
         markers = {(m.ns, m.type): m for m in arrays[0].markers}
         assert len(markers) == 2 * len(result.skeletons)
         for s in result.skeletons:
@@ -460,14 +528,41 @@ def test_fast_camera_drops_frames_and_keeps_latency_bounded(client: Client, play
                                     f"(one-at-a-time latencies {statistics.median(single):.2f} s median)")
 
 
+def test_max_input_rate_drops_frames_on_arrival_before_decoding(client: Client, played: Played) -> None:
+    """max_input_rate_hz: frames sooner than the limit (by their stamps) are dropped in the
+    subscription callback, undecoded. Malformed frames show it: only the few let through are
+    decoded (and rejected); the others are counted as throttled, never as rejected."""
+    assert set_parameter(client, "max_input_rate_hz", 1.0).successful
+    try:
+        before = client.latest_diagnostics()
+        bad = Image(height=4, width=4, encoding="rgb9", step=12, data=bytes(48))
+        rate_hz, duration_s, sent = 20.0, 3.0, 0
+        start = time.monotonic()
+        while time.monotonic() - start < duration_s:
+            client.publish(bad, client.now(), with_info=False)
+            sent += 1
+            time.sleep(max(0.0, sent / rate_hz - (time.monotonic() - start)))
+        time.sleep(1.0)
+        after = client.latest_diagnostics()
+        throttled = int(after["frames_throttled"]) - int(before["frames_throttled"])
+        rejected = int(after["messages_rejected"]) - int(before["messages_rejected"])
+        received = int(after["frames_received"]) - int(before["frames_received"])
+        assert 1 <= rejected <= duration_s * 1.0 + 2, f"{rejected} frames decoded at a 1 Hz limit ({sent} sent)"
+        assert throttled >= received - rejected - 2 and throttled >= sent / 2, (throttled, received, sent)
+    finally:
+        assert set_parameter(client, "max_input_rate_hz", 0.0).successful
+    assert client.result(played.sent[-1][0]).skeletons, "no result after the limit was lifted"
+
+
 @pytest.fixture(scope="module")
 def depth_client(ros_context, tmp_path_factory, ros_environment, footage):
     namespace = f"{NAMESPACE}_depth"
     log_path = tmp_path_factory.mktemp("pose3d_node_depth") / "node.log"
     # A generous wait: on a loaded CI machine the depth callback can run well after the image's.
-    process = start_node(log_path, namespace, "use_depth:=true", "depth_wait_s:=1.0")
+    # autostart: the plain entry point configures and activates itself, no lifecycle calls.
+    process = start_node(log_path, namespace, "use_depth:=true", "depth_wait_s:=1.0", "autostart:=true")
     try:
-        client, executor = connect(ros_context, namespace, (process, log_path))
+        client, executor = connect(ros_context, namespace, (process, log_path), activate=False)
         client.depth_pub = client.node.create_publisher(Image, "camera/aligned_depth_to_color/image_raw",
                                                         QoSProfile(depth=2))
         wait_until(lambda: client.depth_pub.get_subscription_count(), 30.0, "the node did not subscribe to depth")

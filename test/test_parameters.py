@@ -85,6 +85,8 @@ def test_dynamic_values_are_accepted(node: Node) -> None:
     ("device", "cuda:0", "read-only"),
     ("backend", "openvino", "read-only"),
     ("imgsz", 320, "read-only"),
+    ("autostart", True, "read-only"),
+    ("record_mcap", "/tmp/poses.mcap", "read-only"),
 ])
 def test_invalid_values_are_refused_with_a_reason(node: Node, name: str, value, reason: str) -> None:
     before = node.get_parameter(name).value
@@ -100,6 +102,7 @@ def test_invalid_values_are_refused_with_a_reason(node: Node, name: str, value, 
     ("backend", "tensorrt", "must be one of"),
     ("precision", "fp8", "must be one of"),
     ("image_transport", "theora", "must be one of"),
+    ("frame_id", "/optical", "frame ids"),
     ("imgsz", 650, "multiple of 32"),
 ])
 def test_validation_rules(name: str, value, fragment: str) -> None:
@@ -171,3 +174,13 @@ def test_config_file_applies_through_rcl(context: Context, tmp_path: Path, names
 def test_every_parameter_is_documented() -> None:
     doc = (CONFIG.parents[1] / "docs" / "NODE.md").read_text()
     assert [name for name in FIELDS if f"| `{name}` |" not in doc] == []
+
+
+def test_documented_table_is_the_generated_one() -> None:
+    """docs/NODE.md's parameter table is generated from the two tables, like config/pose3d.yaml."""
+    doc = (CONFIG.parents[1] / "docs" / "NODE.md").read_text()
+    begin, end = "<!-- parameters:begin -->\n", "<!-- parameters:end -->"
+    assert begin in doc and end in doc
+    table = doc[doc.index(begin) + len(begin):doc.index(end)]
+    assert table == parameters.parameters_markdown(), \
+        "regenerate the table: python -m ros2_ctxpose.ros.parameters --markdown (between the markers in docs/NODE.md)"

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from dds_peer import exchange, field_values, unset_fields
 
-pytestmark = pytest.mark.usefixtures("tf2_messages")
+pytestmark = [pytest.mark.usefixtures("tf2_messages"), pytest.mark.dds]
 
 
 def two_bodies():  # noqa: ANN201  (the message class exists only once tf2_msgs is built)

@@ -6,24 +6,27 @@ Plays a video (by default Sports2D's ``Demo/demo.mp4``: two people walking outdo
 published and the configured frame_id, plus a matching ``CameraInfo``. The footage comes without
 a calibration, so the CameraInfo describes a distortion-free camera with a 65 degree horizontal
 field of view (a typical phone or action camera setting); distances are only as right as that.
+
+It publishes as camera drivers do (v4l2_camera, usb_cam): the relative topics ``image_raw`` and
+``camera_info``, so it is started in a camera namespace (``-r __ns:=/camera``, or the launch
+file's ``camera`` namespace) and the topics are ``/camera/image_raw`` and ``/camera/camera_info``.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import cv2
 import numpy as np
 import rclpy
+from geometry_msgs.msg import Quaternion, TransformStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
-from rclpy.task import Future
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from geometry_msgs.msg import Quaternion, TransformStamped
+from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
@@ -34,6 +37,8 @@ from ros2_ctxpose.ros.tf_frames import tf_sender
 
 #: Horizontal field of view stated for the demo footage (it has no calibration).
 DEMO_HFOV_DEG = 65.0
+#: Relative topic names, as camera drivers publish them (remap or namespace them).
+IMAGE_TOPIC, CAMERA_INFO_TOPIC = "image_raw", "camera_info"
 
 
 def camera_info_for(width: int, height: int, hfov_deg: float, header: Header) -> CameraInfo:
@@ -66,7 +71,7 @@ class VideoCamera:
             raise OSError(f"cannot open video {self.path}")
         return cap
 
-    def read(self) -> Optional[np.ndarray]:
+    def read(self) -> np.ndarray | None:
         """The next frame (BGR), or None when the video ended and does not loop."""
         ok, frame = self._cap.read()
         if not ok and self.loop:
@@ -106,15 +111,13 @@ class DemoPublisher(Node):
                              "as the optical frame's parent on /tf_static; empty = none.")
         self.hfov_deg = declare("hfov_deg", DEMO_HFOV_DEG, "Horizontal FOV stated in the CameraInfo.",
                                 floating_point_range=[FloatingPointRange(from_value=10.0, to_value=170.0)])
-        image_topic = declare("image_topic", "camera/image_raw", "Image topic.")
-        info_topic = declare("camera_info_topic", "camera/camera_info", "CameraInfo topic.")
 
         self.camera = VideoCamera(Path(video) if video else demo_video_path(), loop=loop, scale=scale)
         # Reliable: a large frame sent best effort is lost whole when one fragment is; the node's
         # best-effort subscription still matches, and KEEP_LAST never blocks this publisher.
         qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
-        self.image_pub = self.create_publisher(Image, image_topic, qos)
-        self.info_pub = self.create_publisher(CameraInfo, info_topic, qos)
+        self.image_pub = self.create_publisher(Image, IMAGE_TOPIC, qos)
+        self.info_pub = self.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, qos)
         if body_frame:
             tf_sender(self, static=True)([optical_frame_transform(body_frame, self.frame_id,
                                                                   self.get_clock().now().to_msg())])
@@ -124,7 +127,7 @@ class DemoPublisher(Node):
         period = 1.0 / (rate or self.camera.fps)
         self.timer = self.create_timer(period, self._tick)
         self.get_logger().info(f"playing {self.camera.path} at {1.0 / period:.1f} Hz on "
-                               f"{self.resolve_topic_name(image_topic)} (HFOV {self.hfov_deg:g} deg)")
+                               f"{self.resolve_topic_name(IMAGE_TOPIC)} (HFOV {self.hfov_deg:g} deg)")
 
     def _tick(self) -> None:
         frame = self.camera.read()
@@ -134,9 +137,14 @@ class DemoPublisher(Node):
             self.done.set_result(self.published)
             return
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.frame_id)
-        # CameraInfo first: a node that gets an image is then never without its intrinsics.
-        self.info_pub.publish(camera_info_for(frame.shape[1], frame.shape[0], self.hfov_deg, header))
-        self.image_pub.publish(bgr8_message(frame, header))
+        try:
+            # CameraInfo first: a node that gets an image is then never without its intrinsics.
+            self.info_pub.publish(camera_info_for(frame.shape[1], frame.shape[0], self.hfov_deg, header))
+            self.image_pub.publish(bgr8_message(frame, header))
+        except Exception:  # rclpy's RCLError is not public API
+            if self.context.ok():
+                raise
+            return  # Ctrl-C shut the context down while this frame was on its way: nothing to do
         self.published += 1
 
     def destroy_node(self) -> None:
@@ -144,8 +152,11 @@ class DemoPublisher(Node):
         super().destroy_node()
 
 
-def main(args: Optional[list[str]] = None) -> int:
+def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run ros2_ctxpose demo_publisher``."""
+    from ros2_ctxpose.ros.node import ignore_signals_while_exiting, quiet_repeated_signals
+
+    quiet_repeated_signals()  # Ctrl-C under ros2 launch arrives twice: one clean exit, no traceback
     rclpy.init(args=args)
     node = None
     try:
@@ -156,10 +167,15 @@ def main(args: Optional[list[str]] = None) -> int:
     except OSError as exc:  # no video (FileNotFoundError is an OSError)
         get_logger("demo_publisher").fatal(str(exc))
         return 1
+    except Exception:  # rclpy's RCLError is not public API
+        if rclpy.ok():
+            raise  # a real failure: its traceback says where
+        # else: a signal shut the context down under the executor (e.g. while it built its wait set)
     finally:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        ignore_signals_while_exiting()
     return 0
 
 

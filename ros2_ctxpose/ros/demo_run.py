@@ -22,7 +22,6 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Optional
 
 import cv2
 import numpy as np
@@ -106,9 +105,9 @@ class DemoViewer(Node):
         self.results: list[Skeleton3DArray] = []
         self._recent: deque[Skeleton3DArray] = deque(maxlen=64)
         self._second: list[Skeleton3DArray] = []
-        self._video: Optional[cv2.VideoWriter] = None
+        self._video: cv2.VideoWriter | None = None
         self._best = -1
-        self._poses = open(out / "poses.jsonl", "w")
+        self._poses = open(out / "poses.jsonl", "w")  # noqa: SIM115 - open while the demo runs; close()
         self.create_subscription(Skeleton3DArray, "human/pose3d", self._on_skeletons, QoSProfile(depth=50))
         self.create_subscription(Image, "human/pose3d/image", self._on_overlay, QoSProfile(depth=5))
         self.create_timer(1.0, self._print_second)
@@ -154,8 +153,8 @@ class DemoViewer(Node):
         self._poses.close()
 
 
-def _start(module: str, ros_args: list[str], log: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", module, "--ros-args", "-r", f"__ns:={NAMESPACE}", *ros_args]
+def _start(module: str, namespace: str, ros_args: list[str], log: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", module, "--ros-args", "-r", f"__ns:={namespace}", *ros_args]
     with open(log, "w") as handle:
         return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=os.environ.copy())
 
@@ -180,7 +179,7 @@ def summary(results: list[Skeleton3DArray], seconds: float) -> str:
             f"track ids seen: {len(ids)}")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of results to collect (default 60)")
     parser.add_argument("--frames", type=int, default=0, help="stop after this many results (0 = no limit)")
@@ -195,14 +194,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     params_file = args.params_file or default_params_file()
-    node_proc = _start("ros2_ctxpose.ros.node", ["--params-file", str(params_file), "-p", f"device:={args.device}",
-                                                 "-r", "image:=camera/image_raw", "-r", "camera_info:=camera/camera_info"],
+    # The node configures and activates itself (no launch file here to drive its lifecycle), and
+    # its fixed input names are remapped onto the camera's, as the launch file does.
+    node_proc = _start("ros2_ctxpose.ros.node", NAMESPACE,
+                       ["--params-file", str(params_file), "-p", f"device:={args.device}", "-p", "autostart:=true",
+                        "-r", "image:=camera/image_raw", "-r", "camera_info:=camera/camera_info"],
                        args.out / "pose3d_node.log")
-    camera_proc = _start("ros2_ctxpose.ros.demo_publisher", ["-p", f"scale:={args.scale}"],
+    # Like a camera driver: image_raw and camera_info in the camera's namespace.
+    camera_proc = _start("ros2_ctxpose.ros.demo_publisher", f"{NAMESPACE}/camera", ["-p", f"scale:={args.scale}"],
                          args.out / "demo_publisher.log")
     rclpy.init()
     viewer = DemoViewer(args.out)
-    first_result: Optional[float] = None
+    first_result: float | None = None
     elapsed = 0.0
     status = 0
     try:

@@ -1,8 +1,9 @@
 """Counters of the node's frame flow, reported on /diagnostics about once a second.
 
-Subscription callbacks and the worker thread count events here; the diagnostics timer takes a
-:class:`StatsWindow` (rates and latencies since the previous report, totals since start) and turns
-it into a DiagnosticStatus that ``rqt_runtime_monitor`` or ``ros2 topic echo /diagnostics`` show.
+Subscription callbacks, QoS event callbacks and the worker thread count events here; the
+diagnostics timer takes a :class:`StatsWindow` (rates and latencies since the previous report,
+totals since start) and turns it into a DiagnosticStatus that ``rqt_runtime_monitor`` or
+``ros2 topic echo /diagnostics`` show, with the node's lifecycle state.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ class StatsWindow:
     dropped_total: int
     rejected_total: int
     failed_total: int
+    #: Frames refused on arrival by ``max_input_rate_hz`` (before any decoding).
+    throttled_total: int = 0
+    #: Messages the middleware reported lost (``message_lost`` QoS events); None where the RMW
+    #: does not report them.
+    lost_total: int | None = None
 
 
 class FrameStats:
@@ -41,21 +47,40 @@ class FrameStats:
         self._lock = threading.Lock()
         self._window_start = clock()
         self._received = self._processed = self._dropped = self._rejected = self._failed = 0
+        self._throttled = 0
+        self._lost: int | None = None
         self._win_received = self._win_processed = 0
         self._latencies: list[float] = []
         self._inference: list[float] = []
         self._people_last = 0
 
-    def received(self) -> None:
-        """A frame arrived (whether or not it will be processed)."""
+    def received(self, count: int = 1) -> None:
+        """``count`` frames arrived (whether or not they will be processed)."""
         with self._lock:
-            self._received += 1
-            self._win_received += 1
+            self._received += count
+            self._win_received += count
 
-    def dropped(self) -> None:
-        """A frame was replaced by a newer one before the worker took it."""
+    def dropped(self, count: int = 1) -> None:
+        """``count`` frames were skipped for a newer one while the worker computed (never taken
+        from the middleware, or replaced in the slot)."""
         with self._lock:
-            self._dropped += 1
+            self._dropped += count
+
+    def throttled(self, count: int = 1) -> None:
+        """``count`` frames were skipped, undecoded, because ``max_input_rate_hz`` was reached."""
+        with self._lock:
+            self._throttled += count
+
+    def lost_supported(self) -> None:
+        """The middleware reports lost messages: count them from 0 (else they stay "n/a")."""
+        with self._lock:
+            if self._lost is None:
+                self._lost = 0
+
+    def lost(self, count: int) -> None:
+        """The middleware reported ``count`` more messages lost (never delivered to the node)."""
+        with self._lock:
+            self._lost = (self._lost or 0) + count
 
     def rejected(self) -> None:
         """A malformed message (bad encoding or geometry) was skipped."""
@@ -95,6 +120,8 @@ class FrameStats:
                 dropped_total=self._dropped,
                 rejected_total=self._rejected,
                 failed_total=self._failed,
+                throttled_total=self._throttled,
+                lost_total=self._lost,
             )
             self._window_start = now
             self._win_received = self._win_processed = 0
@@ -102,9 +129,14 @@ class FrameStats:
             return window
 
 
-def diagnostic_array(stamp, name: str, window: StatsWindow, device: str, camera: str) -> DiagnosticArray:
-    """One DiagnosticStatus for the node; WARN while no images arrive or nothing gets processed."""
-    if window.input_rate_hz == 0.0:
+def diagnostic_array(stamp, name: str, window: StatsWindow, device: str, camera: str,
+                     state: str = "active") -> DiagnosticArray:
+    """One DiagnosticStatus for the node; WARN while active and no images arrive or nothing gets
+    processed. ``state`` is the node's lifecycle state: while it is not active nothing is
+    expected to arrive, which is OK, and the message says so."""
+    if state != "active":
+        level, message = DiagnosticStatus.OK, f"{state} (lifecycle): not processing"
+    elif window.input_rate_hz == 0.0:
         level, message = DiagnosticStatus.WARN, "no images received"
     elif window.output_rate_hz == 0.0:
         level, message = DiagnosticStatus.WARN, "images received but none processed"
@@ -120,8 +152,11 @@ def diagnostic_array(stamp, name: str, window: StatsWindow, device: str, camera:
         "frames_received": str(window.received_total),
         "frames_processed": str(window.processed_total),
         "frames_dropped": str(window.dropped_total),
+        "frames_throttled": str(window.throttled_total),
+        "messages_lost": "n/a" if window.lost_total is None else str(window.lost_total),
         "messages_rejected": str(window.rejected_total),
         "processing_failures": str(window.failed_total),
+        "lifecycle_state": state,
         "device": device,
         "camera_model": camera,
     }

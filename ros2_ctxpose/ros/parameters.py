@@ -2,7 +2,7 @@
 
 Two tables, one mechanism. ``core.config.PipelineConfig`` lists everything the pipeline can be
 told (models, thresholds, tracking, input limits); :class:`RosSettings` lists what only the node
-has (transports, QoS, outputs, depth pairing). Both are dataclasses whose fields carry a
+has (transport, depth pairing, input rate, outputs, recording, lifecycle start). Both are dataclasses whose fields carry a
 description, a range or choices, and whether the value may change while the node runs; this
 module turns each field into a ROS parameter with a ``ParameterDescriptor`` (read-only unless
 dynamic), so the node, ``config/pose3d.yaml`` and the CLI flags (``cli/config_args.py``) all use
@@ -10,6 +10,13 @@ the same names and defaults. Values a range cannot express (choices, device stri
 are checked by :func:`validate`, registered as an on-set callback: a bad ``ros2 param set`` is
 refused with a reason while the node keeps running, and a bad start-up value is logged and
 replaced by the default.
+
+QoS is not a parameter of these tables: every topic's QoS can be overridden with rclpy's standard
+``qos_overrides.<topic>.<publisher|subscription>.<policy>`` parameters (``QoSOverridingOptions``),
+and topic names are fixed relative names that remapping changes (docs/NODE.md).
+
+Generated from the tables: ``config/pose3d.yaml`` (``python -m ros2_ctxpose.ros.parameters``) and
+the parameter table of docs/NODE.md (``--markdown``); tests compare both with the files.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
@@ -28,7 +35,7 @@ from ..core.camera import DEFAULT_HFOV_DEG
 from ..core.config import PipelineConfig, field_problem, setting
 
 
-def _check_frame(value: str) -> Optional[str]:
+def _check_frame(value: str) -> str | None:
     # tf2 rejects frame ids with a leading slash (a ROS 1 habit) and whitespace breaks lookups.
     if value.startswith("/") or any(c.isspace() for c in value):
         return f"frame ids must not start with '/' or contain whitespace, got {value!r}"
@@ -63,6 +70,11 @@ class RosSettings:
     assumed_hfov_deg: float = setting(DEFAULT_HFOV_DEG, "Horizontal field of view assumed while no usable "
                                       "CameraInfo has been received (distances are then not metric).",
                                       dynamic=True, range=(10.0, 170.0))
+    record_mcap: str = setting("", "Also write every published result to this MCAP file (Foxglove opens it: "
+                               "skeletons as a 3D scene); opened on configure, closed on cleanup; empty = off.")
+    autostart: bool = setting(False, "Configure and activate at start-up without a lifecycle manager (for "
+                              "`ros2 run`); false = wait in 'unconfigured' for the lifecycle transitions, which the "
+                              "launch file sends.")
 
 
 #: Every parameter of the node by name: the pipeline's first, then the node's own.
@@ -176,5 +188,29 @@ def _yaml_value(value: Any) -> str:
     return repr(value)
 
 
+def parameters_markdown() -> str:
+    """The parameter table of docs/NODE.md, generated from the two tables (a test compares)."""
+    rows = ["| Name | Default | Range / choices | Changes at run time | Meaning |", "|---|---|---|---|---|"]
+    for table in (PipelineConfig, RosSettings):
+        for f in dataclasses.fields(table):
+            meta = f.metadata
+            if meta["choices"]:
+                valid = " / ".join(meta["choices"])
+            elif meta["range"] is not None:
+                valid = "[{}, {}]".format(*(_markdown_number(v) for v in meta["range"]))
+            else:
+                valid = ""
+            dynamic = "yes" if meta["dynamic"] else ""
+            description = meta["description"].replace("|", "\\|").replace("<", "\\<")
+            rows.append(f"| `{f.name}` | `{_yaml_value(f.default)}` | {valid} | {dynamic} | {description} |")
+    return "\n".join(rows) + "\n"
+
+
+def _markdown_number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) >= 10_000 else f"{value:g}"
+
+
 if __name__ == "__main__":
-    print(parameters_yaml(), end="")
+    import sys
+
+    print(parameters_markdown() if "--markdown" in sys.argv[1:] else parameters_yaml(), end="")
