@@ -1,30 +1,37 @@
-"""Detector latency, FPS and memory per input size, device and precision, plus weight-load time.
+"""Detector alone: latency, FPS and memory per backend, precision, input size and device, plus
+weight-load time.
 
     nice -n 5 python benchmarks/bench_detector.py [--image IMG] [--sizes 640 480 320 256]
-        [--device cpu cuda] [--frames 30] [--warmup 5] [--json out.json]
+        [--backend torch openvino] [--precision auto] [--device cpu cuda] [--frames 30] [--json out.json]
 
-Each row times ``PoseDetector.detect`` end to end (letterbox, network, decode, NMS, mapping back
-to image pixels; image decoding excluded) on one real image, after ``--warmup`` untimed calls.
-On CUDA both fp32 and fp16 are measured; ``.cpu()`` of the results synchronises every call.
-Load time compares reading the Ultralytics pickle (first use) with the converted-weights cache.
+Each row times ``detect`` of the detector ``create_detector`` builds (letterbox, network, decode,
+NMS, mapping back to image pixels; image decoding excluded) on one real image, after ``--warmup``
+untimed calls. Combinations a backend cannot run (OpenVINO on CUDA, int8 on torch) are skipped;
+``.cpu()`` of the results synchronises every CUDA call. Load time compares reading the
+Ultralytics pickle (first use) with the converted-weights cache.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-import torch
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's package first, whatever the overlay holds
 
-from ros2_ctxpose.benchmarking import PeakHostMemory, format_table, summarize, write_json
-from ros2_ctxpose.core.detector import PoseDetector, default_weights_path
-from ros2_ctxpose.core.detector.checkpoint import load_checkpoint
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from ros2_ctxpose.benchmarking import PeakHostMemory, format_table, summarize, write_json  # noqa: E402
+from ros2_ctxpose.core.config import PipelineConfig  # noqa: E402
+from ros2_ctxpose.core.detector import create_detector, default_weights_path  # noqa: E402
+from ros2_ctxpose.core.detector.checkpoint import load_checkpoint  # noqa: E402
 
 SHARED = Path(os.environ.get("CTXPOSE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 DEFAULT_IMAGE = SHARED / "data" / "images" / "coco" / "bus.jpg"
@@ -54,9 +61,21 @@ def measure_load(weights: Path, repeats: int = 3) -> dict[str, float]:
     return {"pickle_ms": float(np.median(first)), "cache_ms": float(np.median(cached))}
 
 
-def measure(image: np.ndarray, weights: Path, device: str, half: bool, imgsz: int, rect: bool,
-            frames: int, warmup: int) -> dict[str, Any]:
-    detector = PoseDetector(weights, device=device, half=half, imgsz=imgsz, rect=rect)
+def measure(
+    image: np.ndarray,
+    weights: Path,
+    backend: str,
+    device: str,
+    precision: str,
+    imgsz: int,
+    rect: bool,
+    frames: int,
+    warmup: int,
+) -> dict[str, Any]:
+    detector = create_detector(
+        PipelineConfig(backend=backend, device=device, precision=precision, imgsz=imgsz, detector_weights=str(weights))
+    )
+    detector.rect = rect
     cuda = detector.device.type == "cuda"
     with PeakHostMemory() as host:
         for _ in range(warmup):
@@ -70,25 +89,36 @@ def measure(image: np.ndarray, weights: Path, device: str, half: bool, imgsz: in
             samples.append((time.perf_counter() - t) * 1e3)
     stats = summarize(samples)
     return {
-        "device": str(detector.device), "precision": "fp16" if detector.half else "fp32",
-        "imgsz": imgsz, "rect": rect, "input_hw": list(detector.detect(image).letterbox.input_hw),
-        "people": people, "threads": torch.get_num_threads(), **stats.as_dict(),
-        "peak_rss_mib": host.peak_mib, "rss_scoped": host.scoped,
-        "cuda_max_allocated_mib": torch.cuda.max_memory_allocated(detector.device) / 2**20
-        if cuda else None,
+        "backend": detector.backend,
+        "device": str(detector.device),
+        "precision": detector.precision,
+        "imgsz": imgsz,
+        "rect": rect,
+        "input_hw": list(detector.detect(image).letterbox.input_hw),
+        "people": people,
+        "threads": torch.get_num_threads(),
+        **stats.as_dict(),
+        "peak_rss_mib": host.peak_mib,
+        "rss_scoped": host.scoped,
+        "cuda_max_allocated_mib": torch.cuda.max_memory_allocated(detector.device) / 2**20 if cuda else None,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--sizes", type=int, nargs="+", default=[640, 480, 320, 256])
-    parser.add_argument("--device", nargs="+", default=["cpu", "cuda"],
-                        help="devices to try; cuda is skipped when unavailable")
-    parser.add_argument("--square", action="store_true",
-                        help="also measure square (imgsz x imgsz) inputs, not only minimal-rect")
+    parser.add_argument("--backend", nargs="+", default=["torch", "openvino"], help="backends to try")
+    parser.add_argument("--precision", nargs="+", default=["auto"], help="precisions to try")
+    parser.add_argument(
+        "--device", nargs="+", default=["cpu", "cuda"], help="devices to try; cuda is skipped when unavailable"
+    )
+    parser.add_argument(
+        "--square", action="store_true", help="also measure square (imgsz x imgsz) inputs, not only minimal-rect"
+    )
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
@@ -107,26 +137,64 @@ def main(argv: list[str] | None = None) -> int:
         if device.startswith("cuda") and not torch.cuda.is_available():
             print(f"skipping {device}: CUDA not available")
             continue
-        for half in ([False, True] if device.startswith("cuda") else [False]):
-            for imgsz in args.sizes:
-                for rect in ([True, False] if args.square else [True]):
-                    configs.append((device, half, imgsz, rect))
+        for backend in args.backend:
+            for precision in args.precision:
+                for imgsz in args.sizes:
+                    for rect in [True, False] if args.square else [True]:
+                        configs.append((backend, device, precision, imgsz, rect))
 
     load = measure_load(weights)
-    rows = [measure(image, weights, *cfg, frames=args.frames, warmup=args.warmup)
-            for cfg in configs]
+    rows = []
+    for cfg in configs:
+        try:
+            rows.append(measure(image, weights, *cfg, frames=args.frames, warmup=args.warmup))
+        except (ValueError, RuntimeError) as error:
+            print(f"skipping {cfg[:3]}: {error}")
 
-    print(f"image {args.image.name} {image.shape[1]}x{image.shape[0]}; weights {weights.name}; "
-          f"load: pickle {load['pickle_ms']:.0f} ms, cache {load['cache_ms']:.0f} ms")
-    headers = ("device", "prec", "imgsz", "input", "people", "thr", "median ms", "p90 ms",
-               "FPS", "peak RSS MiB", "CUDA MiB")
-    print(format_table(headers, [
-        (r["device"], r["precision"], r["imgsz"], "x".join(map(str, r["input_hw"][::-1])),
-         r["people"], r["threads"], r["median_ms"], r["p90_ms"], r["fps"], r["peak_rss_mib"],
-         r["cuda_max_allocated_mib"]) for r in rows]))
+    print(
+        f"image {args.image.name} {image.shape[1]}x{image.shape[0]}; weights {weights.name}; "
+        f"load: pickle {load['pickle_ms']:.0f} ms, cache {load['cache_ms']:.0f} ms"
+    )
+    headers = (
+        "backend",
+        "device",
+        "prec",
+        "imgsz",
+        "input",
+        "people",
+        "thr",
+        "median ms",
+        "p90 ms",
+        "FPS",
+        "peak RSS MiB",
+        "CUDA MiB",
+    )
+    print(
+        format_table(
+            headers,
+            [
+                (
+                    r["backend"],
+                    r["device"],
+                    r["precision"],
+                    r["imgsz"],
+                    "x".join(map(str, r["input_hw"][::-1])),
+                    r["people"],
+                    r["threads"],
+                    r["median_ms"],
+                    r["p90_ms"],
+                    r["fps"],
+                    r["peak_rss_mib"],
+                    r["cuda_max_allocated_mib"],
+                )
+                for r in rows
+            ],
+        )
+    )
     if args.json:
-        write_json(args.json, "detector", {"image": str(args.image), "weights": str(weights),
-                                           "load": load, "results": rows})
+        write_json(
+            args.json, "detector", {"image": str(args.image), "weights": str(weights), "load": load, "results": rows}
+        )
     return 0
 
 

@@ -33,7 +33,7 @@ POSE = mp.solutions.pose
 LANDMARK_NAMES = [landmark.name.lower() for landmark in POSE.PoseLandmark]
 
 
-def _timed_process(pose: "POSE.Pose", image_bgr: np.ndarray) -> tuple[object, float]:
+def _timed_process(pose: POSE.Pose, image_bgr: np.ndarray) -> tuple[object, float]:
     start = time.perf_counter()
     result = pose.process(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
     return result, (time.perf_counter() - start) * 1000.0
@@ -43,8 +43,14 @@ def _item(source: str, result: object, latency_ms: float, width: int, height: in
     world = getattr(result, "pose_world_landmarks", None)
     image = getattr(result, "pose_landmarks", None)
     if world is None or image is None:
-        return {"source": source, "found": False, "world": None, "image_px": None,
-                "visibility": None, "latency_ms": latency_ms}
+        return {
+            "source": source,
+            "found": False,
+            "world": None,
+            "image_px": None,
+            "visibility": None,
+            "latency_ms": latency_ms,
+        }
     return {
         "source": source,
         "found": True,

@@ -28,6 +28,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's package first, whatever the overlay holds
+
+from ros2_ctxpose.benchmarking.node import counter_deltas  # noqa: E402
+from ros2_ctxpose.core.config import BACKENDS, PRECISIONS  # noqa: E402
 
 
 def _ros_imports() -> Any:
@@ -35,6 +39,7 @@ def _ros_imports() -> Any:
     try:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
+
         from ros2_ctxpose.msg import Skeleton3DArray
     except ImportError as error:
         sys.exit(f"node_bench: {error}; run `source scripts/env.sh` first (after scripts/bootstrap.sh)")
@@ -53,26 +58,37 @@ class Observations:
     rss_mib: list[float] = field(default_factory=list)
 
 
-def counter_deltas(diagnostics: list[tuple[float, dict[str, str]]], start: float, end: float,
-                   keys: tuple[str, ...] = ("frames_received", "frames_processed", "frames_dropped")
-                   ) -> dict[str, float] | None:
-    """Change of the node's running totals between the first and the last report inside
-    [start, end], and the seconds between those reports; None with fewer than two reports."""
-    inside = [(t, values) for t, values in diagnostics
-              if start <= t <= end and all(k in values for k in keys)]
-    if len(inside) < 2:
-        return None
-    (t0, first), (t1, last) = inside[0], inside[-1]
-    deltas: dict[str, float] = {k: float(last[k]) - float(first[k]) for k in keys}
-    deltas["span_s"] = t1 - t0
-    return deltas
+def node_params(args: argparse.Namespace) -> list[str]:
+    """pose3d_node's parameters: autostart (it is a lifecycle node and no manager runs here), the
+    pipeline settings given here (same names), then --node-param."""
+    return [
+        "autostart:=true",
+        f"backend:={args.backend}",
+        f"precision:={args.precision}",
+        f"device:={args.device}",
+        f"imgsz:={args.imgsz}",
+        *args.node_param,
+    ]
 
 
-def _spawn(module: str, params: list[str], log: Path) -> subprocess.Popen:
-    """``python -m module --ros-args -p ...`` in its own process group, output to ``log``."""
-    command = [sys.executable, "-m", module, "--ros-args", *(a for p in params for a in ("-p", p))]
-    return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT,
-                            start_new_session=True)
+#: The demo publisher runs in the camera's namespace (/camera/image_raw, /camera/camera_info) and the
+#: node's relative inputs are remapped onto it, as launch/pose3d.launch.py does.
+CAMERA_NS = "/camera"
+PUBLISHER_REMAPS = [f"__ns:={CAMERA_NS}"]
+NODE_REMAPS = [f"image:={CAMERA_NS}/image_raw", f"camera_info:={CAMERA_NS}/camera_info"]
+
+
+def _spawn(module: str, params: list[str], log: Path, remaps: list[str] = ()) -> subprocess.Popen:
+    """``python -m module --ros-args -p ... -r ...`` in its own process group, output to ``log``."""
+    command = [
+        sys.executable,
+        "-m",
+        module,
+        "--ros-args",
+        *(a for p in params for a in ("-p", p)),
+        *(a for r in remaps for a in ("-r", r)),
+    ]
+    return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -110,14 +126,18 @@ def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
             if "frames_dropped" in values:
                 seen.diagnostics.append((time.time(), values))
 
-    bench.create_subscription(Skeleton3DArray, args.output_topic, on_skeletons,
-                              QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+    bench.create_subscription(
+        Skeleton3DArray, args.output_topic, on_skeletons, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+    )
     bench.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
 
-    node = _spawn("ros2_ctxpose.ros.node", [f"device:={args.device}", f"imgsz:={args.imgsz}", *args.node_param],
-                  log_dir / "pose3d_node.log")
-    publisher = _spawn("ros2_ctxpose.ros.demo_publisher", [f"rate_hz:={float(args.rate)}", *args.publisher_param],
-                       log_dir / "demo_publisher.log")
+    node = _spawn("ros2_ctxpose.ros.node", node_params(args), log_dir / "pose3d_node.log", NODE_REMAPS)
+    publisher = _spawn(
+        "ros2_ctxpose.ros.demo_publisher",
+        [f"rate_hz:={float(args.rate)}", *args.publisher_param],
+        log_dir / "demo_publisher.log",
+        PUBLISHER_REMAPS,
+    )
     try:
         node_proc, publisher_proc = psutil.Process(node.pid), psutil.Process(publisher.pid)
         deadline = time.time() + args.startup_timeout
@@ -127,8 +147,9 @@ def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
                 if proc.poll() is not None:
                     raise RuntimeError(f"{name} exited with {proc.returncode}; see {log_dir / name}.log")
             if time.time() > deadline:
-                raise RuntimeError(f"no skeletons on {args.output_topic} within {args.startup_timeout} s; "
-                                   f"see the logs in {log_dir}")
+                raise RuntimeError(
+                    f"no skeletons on {args.output_topic} within {args.startup_timeout} s; see the logs in {log_dir}"
+                )
         settle_end = time.time() + args.settle
         while time.time() < settle_end:
             rclpy.spin_once(bench, timeout_sec=0.1)
@@ -155,7 +176,10 @@ def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
 
     in_window = [i for i in range(first, len(seen.receive_times)) if seen.receive_times[i] <= stop]
     elapsed = stop - start
-    cpu_percent = (lambda a, b: 100.0 * ((b.user + b.system) - (a.user + a.system)) / elapsed)
+
+    def cpu_percent(a, b):
+        return 100.0 * ((b.user + b.system) - (a.user + a.system)) / elapsed
+
     counters = counter_deltas(seen.diagnostics, start, stop)
     return {
         "duration_s": elapsed,
@@ -165,30 +189,56 @@ def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
         "people_mean": sum(seen.people[i] for i in in_window) / len(in_window) if in_window else 0.0,
         "diagnostics": counters,
         "input_rate_hz": counters["frames_received"] / counters["span_s"] if counters else None,
-        "dropped_fraction": (counters["frames_dropped"] / counters["frames_received"]
-                             if counters and counters["frames_received"] else None),
+        "dropped_fraction": (
+            counters["frames_dropped"] / counters["frames_received"]
+            if counters and counters["frames_received"]
+            else None
+        ),
         "node_cpu_percent": cpu_percent(cpu_start, cpu_end),
         "publisher_cpu_percent": cpu_percent(pub_cpu_start, pub_cpu_end),
         "cpu_cores": psutil.cpu_count(),
         "node_rss_mib": {"mean": sum(seen.rss_mib) / len(seen.rss_mib), "max": max(seen.rss_mib)},
-        "node_params": [f"device:={args.device}", f"imgsz:={args.imgsz}", *args.node_param],
+        "node_params": node_params(args),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=60.0, help="measurement window, seconds")
     parser.add_argument("--rate", type=float, default=30.0, help="demo publisher frame rate, Hz")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help="pose3d_node's backend parameter (auto: OpenVINO on a CPU where installed)",
+    )
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="pose3d_node's precision parameter (auto: the backend's default)",
+    )
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after the first output before timing")
     parser.add_argument("--startup-timeout", type=float, default=180.0)
     parser.add_argument("--output-topic", default="/human/pose3d")
-    parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
-                        help="extra pose3d_node parameter (repeatable)")
-    parser.add_argument("--publisher-param", action="append", default=[], metavar="NAME:=VALUE",
-                        help="extra demo_publisher parameter (repeatable)")
+    parser.add_argument(
+        "--node-param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="extra pose3d_node parameter (repeatable)",
+    )
+    parser.add_argument(
+        "--publisher-param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="extra demo_publisher parameter (repeatable)",
+    )
     parser.add_argument("--json", type=Path, default=ROOT / "output" / "node_bench.json")
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.rate <= 0:
@@ -205,14 +255,42 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     latency = result["latency"] or {}
     counters = result["diagnostics"] or {}
-    print(format_table(
-        ("camera Hz", "output Hz", "latency p50 ms", "p95 ms", "received", "dropped", "dropped %",
-         "node CPU %", "RSS MiB (max)", "publisher CPU %", "people"),
-        [(args.rate, result["output_rate_hz"], latency.get("median_ms"), latency.get("p95_ms"),
-          counters.get("frames_received"), counters.get("frames_dropped"),
-          None if result["dropped_fraction"] is None else 100.0 * result["dropped_fraction"],
-          result["node_cpu_percent"], result["node_rss_mib"]["max"], result["publisher_cpu_percent"],
-          round(result["people_mean"], 2))]))
+    print(
+        format_table(
+            (
+                "backend/precision",
+                "imgsz",
+                "camera Hz",
+                "output Hz",
+                "latency p50 ms",
+                "p95 ms",
+                "received",
+                "dropped",
+                "dropped %",
+                "node CPU %",
+                "RSS MiB (max)",
+                "publisher CPU %",
+                "people",
+            ),
+            [
+                (
+                    f"{args.backend}/{args.precision}",
+                    args.imgsz,
+                    args.rate,
+                    result["output_rate_hz"],
+                    latency.get("median_ms"),
+                    latency.get("p95_ms"),
+                    counters.get("frames_received"),
+                    counters.get("frames_dropped"),
+                    None if result["dropped_fraction"] is None else 100.0 * result["dropped_fraction"],
+                    result["node_cpu_percent"],
+                    result["node_rss_mib"]["max"],
+                    result["publisher_cpu_percent"],
+                    round(result["people_mean"], 2),
+                )
+            ],
+        )
+    )
     write_json(args.json, "node-bench", result)
     print(f"wrote {args.json}; node and publisher logs in {log_dir}")
     return 0

@@ -5,37 +5,25 @@ Nothing here times anything: the figures themselves come from the benchmark scri
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ros2_ctxpose.benchmarking import SCHEMA_VERSION, PeakHostMemory, format_table, summarize, write_json
+from ros2_ctxpose.benchmarking import SCHEMA_VERSION, PeakHostMemory, format_table, peer, summarize, write_json
+from ros2_ctxpose.benchmarking.accuracy import KeypointDeviation, match_people
+from ros2_ctxpose.benchmarking.node import counter_deltas
 from ros2_ctxpose.core.camera import CameraModel
 from ros2_ctxpose.core.joint_sets import JOINT_SETS
 from ros2_ctxpose.core.skeleton import COCO17, H36M17
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load(name: str):
-    """A script from benchmarks/ (not a package) as a module; dataclasses need it in sys.modules."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def test_summary_order_statistics_and_fps() -> None:
     s = summarize([10.0, 20.0, 30.0, 40.0, 100.0])
     assert (s.n, s.median_ms, s.max_ms, s.mean_ms) == (5, 30.0, 100.0, 40.0)
     assert s.p90_ms == pytest.approx(76.0)  # linear interpolation between 40 and 100
-    assert s.fps == pytest.approx(25.0)     # 1000 / mean: every slow frame costs throughput
+    assert s.fps == pytest.approx(25.0)  # 1000 / mean: every slow frame costs throughput
     assert set(s.as_dict()) >= {"median_ms", "p90_ms", "p95_ms", "fps"}
 
 
@@ -78,7 +66,6 @@ def test_table_aligns_columns_and_marks_missing_values() -> None:
 
 
 def test_peer_mapping_narrows_every_layout_to_the_shared_limbs() -> None:
-    peer = _load("peer_mediapipe")
     for mapping in JOINT_SETS.values():
         narrowed = peer.peer_mapping(mapping)
         assert sorted(h for _, h in narrowed.compared) == sorted(peer.PEER_JOINTS)
@@ -88,7 +75,6 @@ def test_peer_mapping_narrows_every_layout_to_the_shared_limbs() -> None:
 
 
 def test_blazepose_landmarks_land_on_the_same_h36m_joints() -> None:
-    peer = _load("peer_mediapipe")
     names = [f"landmark_{i}" for i in range(33)]
     for i, joint in enumerate(peer.PEER_JOINTS):
         names[11 + i] = joint
@@ -101,20 +87,24 @@ def test_blazepose_landmarks_land_on_the_same_h36m_joints() -> None:
 
 def test_scores_are_mid_hip_aligned_and_shared_by_both_methods(tmp_path: Path) -> None:
     """The same pose offset by a translation scores 0 for both methods; a flipped y axis does not."""
-    peer = _load("peer_mediapipe")
     rng = np.random.default_rng(3)
     gt_h36m = rng.normal(size=(17, 3))
     mapping = peer.peer_mapping(JOINT_SETS["h36m17"])
     camera = CameraModel.from_fov(640, 480, 60.0)
-    annotated = [peer.Annotated(tmp_path / "h36m" / "a.jpg", "h36m", camera, mapping, gt_h36m,
-                                rng.uniform(0, 400, size=(17, 2)))]
+    annotated = [
+        peer.Annotated(tmp_path / "h36m" / "a.jpg", "h36m", camera, mapping, gt_h36m, rng.uniform(0, 400, size=(17, 2)))
+    ]
     names = [f"landmark_{i}" for i in range(33)]
     world = np.zeros((33, 3))
     for i, joint in enumerate(peer.PEER_JOINTS):
         names[11 + i] = joint
         world[11 + i] = gt_h36m[H36M17.index(joint)] * [1.0, -1.0, 1.0]
-    ours = [{"source": str(annotated[0].path),
-             "people": [{"keypoints_2d": np.zeros((17, 3)), "joints_3d": gt_h36m + [0.0, 0.0, 5.0]}]}]
+    ours = [
+        {
+            "source": str(annotated[0].path),
+            "people": [{"keypoints_2d": np.zeros((17, 3)), "joints_3d": gt_h36m + [0.0, 0.0, 5.0]}],
+        }
+    ]
     blaze = [{"source": str(annotated[0].path), "found": True, "world": world.tolist()}]
     row = peer.score(annotated, ours, blaze, names)[0]
     assert row["ros2_ctxpose"]["mpjpe_mm"] == pytest.approx(0.0, abs=1e-6)
@@ -124,10 +114,47 @@ def test_scores_are_mid_hip_aligned_and_shared_by_both_methods(tmp_path: Path) -
 
 
 def test_node_counters_are_differenced_inside_the_window_only() -> None:
-    node_bench = _load("node_bench")
-    report = (lambda r, p, d: {"frames_received": str(r), "frames_processed": str(p), "frames_dropped": str(d)})
-    diagnostics = [(0.5, report(10, 5, 5)), (1.0, report(40, 10, 30)), (2.0, report(70, 15, 55)),
-                   (3.0, report(100, 20, 80)), (9.0, report(500, 99, 401)), (1.5, {"other": "x"})]
-    deltas = node_bench.counter_deltas(diagnostics, start=0.8, end=3.5)
+    def report(r, p, d):
+        return {"frames_received": str(r), "frames_processed": str(p), "frames_dropped": str(d)}
+
+    diagnostics = [
+        (0.5, report(10, 5, 5)),
+        (1.0, report(40, 10, 30)),
+        (2.0, report(70, 15, 55)),
+        (3.0, report(100, 20, 80)),
+        (9.0, report(500, 99, 401)),
+        (1.5, {"other": "x"}),
+    ]
+    deltas = counter_deltas(diagnostics, start=0.8, end=3.5)
     assert deltas == {"frames_received": 60.0, "frames_processed": 10.0, "frames_dropped": 50.0, "span_s": 2.0}
-    assert node_bench.counter_deltas(diagnostics, start=2.5, end=3.5) is None
+    assert counter_deltas(diagnostics, start=2.5, end=3.5) is None
+
+
+def test_fps_ratio_is_ours_over_blazepose() -> None:
+    latency = {
+        "images": {"ros2_ctxpose": {"fps": 30.0}, "blazepose": {"fps": 20.0}},
+        "video": {"ros2_ctxpose": {"fps": 40.0}, "blazepose": {"fps": 50.0}},
+    }
+    assert peer.fps_ratios(latency) == {"images": pytest.approx(1.5), "video": pytest.approx(0.8)}
+
+
+def test_people_are_paired_by_overlap_each_once() -> None:
+    ref = np.array([[0, 0, 10, 10], [20, 0, 30, 10]], np.float64)
+    other = np.array([[21, 0, 31, 10], [0, 0, 10, 11], [100, 100, 110, 110]], np.float64)
+    assert sorted(match_people(ref, other)) == [(0, 1), (1, 0)]
+    assert match_people(ref, np.zeros((0, 4))) == []
+
+
+def test_keypoint_deviation_scores_seen_keypoints_of_matched_people() -> None:
+    ref_boxes = np.array([[0, 0, 10, 10], [50, 50, 60, 60]], np.float64)
+    ref_kpts = np.zeros((2, 17, 3))
+    ref_kpts[..., 2] = 0.9
+    ref_kpts[0, 0, 2] = 0.1  # unseen by the reference: not scored
+    kpts = ref_kpts[:1].copy()
+    kpts[0, :, 0] += 3.0
+    kpts[0, :, 1] += 4.0  # 5 px everywhere
+    dev = KeypointDeviation()
+    dev.add(ref_boxes, ref_kpts, ref_boxes[:1], kpts)
+    summary = dev.summary()
+    assert (summary["matched"], summary["missed"], summary["extra"], summary["keypoints"]) == (1, 1, 0, 16)
+    assert summary["mean_px"] == pytest.approx(5.0) and summary["max_px"] == pytest.approx(5.0)

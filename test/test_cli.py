@@ -61,9 +61,6 @@ def test_help_lists_the_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
     assert "infer" in out and "eval" in out
 
 
-@pytest.mark.xfail(strict=True, reason="cli/bench.py imports core.evaluation at module level (HEAD: line 25), "
-                   "which imports torch (core/evaluation.py:16), so `ctxpose --help` loads torch, against "
-                   "cli/main.py's rule that subcommand modules import heavy dependencies inside func")
 def test_help_does_not_import_torch() -> None:
     code = ("import sys; from ros2_ctxpose.cli import main; main.build_parser(); "
             "assert 'torch' not in sys.modules, 'torch imported'")

@@ -1,28 +1,36 @@
-"""`ctxpose bench`: end-to-end latency of the pipeline, split by stage, per input size and crowd.
+"""`ctxpose bench`: end-to-end latency of the pipeline, split by stage, per backend, precision,
+input size and crowd, side by side in one run.
 
-For every detector input size and every image, the JPEG bytes are decoded and run through
-`Pose3DPipeline` repeatedly; the first ``--warmup`` runs (allocator, kernel selection, lazy
-initialisation) are not timed. Stages: decode (JPEG -> BGR array, this command's own
-clock), detector (letterbox + network + postprocess), lifter (its inputs + network), placement,
-and total (decode plus the wall time of the pipeline call, so overhead outside the pipeline's own
-timers is counted too). Figures go to stdout as a table and, with ``--json``, to a machine-readable file.
+Every combination of ``--backend``, ``--precision`` and ``--imgsz`` is one pipeline
+(``Pose3DPipeline.from_config``; every other pipeline setting is a flag of the same name, as for
+the node). All pipelines are loaded first, then measured in interleaved rounds: each round runs
+every configuration once on every image, so a machine that gets busier half-way slows them all
+alike and their ratios stay fair. Per round the JPEG bytes are decoded and run through the
+pipeline; the first ``--warmup`` rounds (allocator, kernel selection, lazy compilation) are not
+timed. Stages: decode (JPEG -> BGR array, this command's own clock), detector (letterbox + network
++ postprocess), lifter (its inputs + network), placement, and total (decode plus the wall time of
+the pipeline call, so overhead outside the pipeline's own timers is counted too). Figures go to
+stdout as a table and, with ``--json``, to a machine-readable file.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
 
 from ..benchmarking import PeakHostMemory, format_table, summarize, write_json
 from ..core.camera import DEFAULT_HFOV_DEG, CameraModel
-from ..core.evaluation import annotation_camera
+from ..core.config import ConfigError
+from .config_args import add_config_arguments, config_from_args
 
 #: Images used when none are given: 1, 2 and 4 people (paths relative to ../shared/data/images).
 DEFAULT_IMAGES = ("h36m/S1_Directions_1.54138969_000001.jpg", "coco/zidane.jpg", "coco/bus.jpg")
@@ -31,52 +39,66 @@ STAGE_DEFINITIONS = {
     "decode": "cv2.imdecode of the JPEG bytes (this command's clock)",
     "detector": "letterbox + network + NMS/decoding (pipeline timings_ms['detector'])",
     "lifter": "keypoint normalisation, lifter inputs and the lifter network "
-              "(pipeline timings_ms['preprocess'] + ['lifter'])",
+    "(pipeline timings_ms['preprocess'] + ['lifter'])",
     "placement": "root placement, projection and result assembly (timings_ms['placement'])",
     "total": "decode + wall time of the pipeline call",
 }
+#: Pipeline settings that take several values here (one pipeline per combination).
+SWEPT = ("backend", "precision", "imgsz")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` subcommand to the ``ctxpose`` parser."""
-    parser = subparsers.add_parser("bench", help="latency, FPS and peak memory of the pipeline",
-                                   description=__doc__.split("\n\n")[1],
-                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--half", action=argparse.BooleanOptionalAction, default=None,
-                        help="fp16 (default: on for CUDA, off for CPU)")
-    parser.add_argument("--cpu-bf16", action="store_true",
-                        help="bfloat16 autocast for the detector on CPU (fast where the CPU has native bf16)")
-    parser.add_argument("--imgsz", type=int, nargs="+", default=[640, 480, 320],
-                        help="detector input sizes to measure")
-    parser.add_argument("--images", type=Path, nargs="+", default=None,
-                        help="JPEG images to run (default: 1-, 2- and 4-person frames from ../shared)")
-    parser.add_argument("--iterations", type=int, default=20, help="timed runs per configuration")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed runs per configuration")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--detector-weights", type=Path, default=None)
-    parser.add_argument("--lifter-weights", type=Path, default=None)
+    parser = subparsers.add_parser(
+        "bench",
+        help="latency, FPS and peak memory of the pipeline",
+        description=__doc__.split("\n\n")[1],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--images",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="JPEG images to run (default: 1-, 2- and 4-person frames from ../shared)",
+    )
+    parser.add_argument("--iterations", type=int, default=20, help="timed rounds per configuration")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed rounds per configuration")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here as JSON")
-    parser.add_argument("--profile", type=Path, default=None, metavar="PSTATS",
-                        help="instead of timing: run --iterations frames of each image at the first "
-                             "--imgsz under cProfile, print where the time goes, save the stats here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="PSTATS",
+        help="instead of timing: run --iterations frames of each image with the first "
+        "configuration under cProfile, print where the time goes, save the stats here",
+    )
+    add_config_arguments(parser, multiple=SWEPT)
     parser.set_defaults(func=run)
+
+
+def configurations(args: argparse.Namespace) -> list[Any]:
+    """One ``PipelineConfig`` per combination of the swept settings, in the order given."""
+    fixed = {name: getattr(args, name) for name in SWEPT}
+    combos = itertools.product(*(dict.fromkeys(fixed[name]) for name in SWEPT))  # dedup, keep order
+    return [config_from_args(args, **dict(zip(SWEPT, combo, strict=True))) for combo in combos]
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..core.paths import shared_data_dir
     from ..core.media import MediaError, read_image
+    from ..core.paths import shared_data_dir
     from ..core.pipeline import Pose3DPipeline
 
     if args.iterations < 1 or args.warmup < 0:
         print("ctxpose bench: --iterations must be >= 1 and --warmup >= 0", file=sys.stderr)
         return 2
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("ctxpose bench: --device cuda requested but torch sees no CUDA device", file=sys.stderr)
+    try:
+        configs = configurations(args)
+    except ConfigError as error:
+        print(f"ctxpose bench: {error}", file=sys.stderr)
         return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
     images_dir = shared_data_dir() / "data" / "images"
     paths = args.images or [images_dir / name for name in DEFAULT_IMAGES]
     frames = []
@@ -89,45 +111,44 @@ def run(args: argparse.Namespace) -> int:
             return 2
         frames.append((path, path.read_bytes(), camera_for(path, width, height, images_dir)))
 
-    bad_sizes = [size for size in args.imgsz if size < 32 or size % 32]
-    if bad_sizes:
-        print(f"ctxpose bench: --imgsz must be positive multiples of 32, got {bad_sizes}", file=sys.stderr)
-        return 2
-
-    def make_pipeline(imgsz: int) -> Pose3DPipeline:
-        return Pose3DPipeline.create(detector_weights=args.detector_weights,
-                                     lifter_weights=args.lifter_weights, device=args.device,
-                                     half=args.half, imgsz=imgsz, cpu_bf16=args.cpu_bf16)
-
+    pipelines = []
+    for config in configs:
+        label = f"backend={config.backend} precision={config.precision} imgsz={config.imgsz}"
+        try:
+            pipelines.append(Pose3DPipeline.from_config(config))
+        except (ImportError, ValueError, RuntimeError) as error:  # e.g. torch + int8, bf16 on a CPU without it
+            print(f"ctxpose bench: skipping {label}: {error}", file=sys.stderr)
+        except OSError as error:  # missing weights: nothing else will load either
+            print(f"ctxpose bench: {error}", file=sys.stderr)
+            return 1
+    if not pipelines:
+        print("ctxpose bench: no configuration could be loaded", file=sys.stderr)
+        return 1
+    if args.profile:
+        _profile(pipelines[0], frames, args.warmup, args.iterations, args.profile)
+        return 0
     try:
-        if args.profile:
-            _profile(make_pipeline(args.imgsz[0]), frames, args.warmup, args.iterations, args.profile)
-            return 0
-        cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-        sync: Callable[[], None] = torch.cuda.synchronize if cuda else (lambda: None)
-        results = []
-        for imgsz in args.imgsz:
-            pipeline = make_pipeline(imgsz)
-            for path, data, camera in frames:
-                if cuda:
-                    torch.cuda.reset_peak_memory_stats()
-                with PeakHostMemory() as memory:
-                    record = _measure(pipeline, data, camera, args.warmup, args.iterations, sync)
-                record.update(image=path.name, imgsz=imgsz, peak_rss_mib=memory.peak_mib,
-                              peak_rss_scoped=memory.scoped,
-                              peak_cuda_mib=torch.cuda.max_memory_allocated() / 2**20 if cuda else None)
-                results.append(record)
-    except (OSError, ValueError, RuntimeError) as error:  # missing weights, bad device or checkpoint
+        results = _measure_interleaved(pipelines, frames, args.warmup, args.iterations)
+    except (ValueError, RuntimeError) as error:
         print(f"ctxpose bench: {error}", file=sys.stderr)
         return 1
 
     print(_table(results))
+    if len({(r["backend"], r["precision"]) for r in results}) > 1:
+        print(_speedups(results))
     if args.json:
-        write_json(args.json, "ctxpose-bench", {
-            "device": "cuda" if cuda else "cpu", "half": bool(pipeline.detector.half),
-            "cpu_bf16": bool(pipeline.detector.cpu_bf16),
-            "threads": torch.get_num_threads(), "iterations": args.iterations, "warmup": args.warmup,
-            "stage_definitions": STAGE_DEFINITIONS, "results": results})
+        write_json(
+            args.json,
+            "ctxpose-bench",
+            {
+                "threads": torch.get_num_threads(),
+                "iterations": args.iterations,
+                "warmup": args.warmup,
+                "interleaved": True,
+                "stage_definitions": STAGE_DEFINITIONS,
+                "results": results,
+            },
+        )
         print(f"wrote {args.json}")
     return 0
 
@@ -135,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
 def camera_for(path: Path, width: int, height: int, images_dir: Path) -> CameraModel:
     """The annotated intrinsics when ``path`` is one of the shared annotated images, else a
     camera of DEFAULT_HFOV_DEG (the node does the same while no CameraInfo has arrived)."""
+    from ..core.evaluation import annotation_camera  # imports torch: never at module level (ctxpose --help)
+
     annotations = images_dir / "annotations.json"
     if annotations.is_file():
         for entry in json.loads(annotations.read_text())["images"]:
@@ -143,34 +166,77 @@ def camera_for(path: Path, width: int, height: int, images_dir: Path) -> CameraM
     return CameraModel.from_fov(width, height, DEFAULT_HFOV_DEG)
 
 
-def _measure(pipeline: Any, jpeg: bytes, camera: Any, warmup: int, iterations: int,
-             sync: Callable[[], None]) -> dict[str, Any]:
-    """Time ``iterations`` decode+pipeline runs after ``warmup`` untimed ones."""
-    buffer = np.frombuffer(jpeg, np.uint8)
-    samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
-    people = []
-    for index in range(warmup + iterations):
-        start = time.perf_counter()
-        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-        decoded = time.perf_counter()
-        result = pipeline(image, camera)
-        sync()
-        finished = time.perf_counter()
-        if index < warmup:
-            continue
-        timings = result.timings_ms
-        samples["decode"].append((decoded - start) * 1000.0)
-        samples["detector"].append(timings["detector"])
-        samples["lifter"].append(timings["preprocess"] + timings["lifter"])
-        samples["placement"].append(timings["placement"])
-        samples["total"].append((finished - start) * 1000.0)
-        people.append(len(result.people))
-    return {"people": int(np.median(people)),
-            "stages": {stage: summarize(values).as_dict() for stage, values in samples.items()}}
+def _sync_for(pipeline: Any) -> Callable[[], None]:
+    import torch
+
+    device = pipeline.device
+    return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
 
 
-def _profile(pipeline: Any, frames: list[tuple[Path, bytes, Any]], warmup: int, iterations: int,
-             out: Path) -> None:
+def _measure_interleaved(
+    pipelines: list[Any], frames: list[tuple[Path, bytes, Any]], warmup: int, iterations: int
+) -> list[dict[str, Any]]:
+    """Rounds of every pipeline on every frame; per (pipeline, frame) the stage samples, people
+    found and peak memory. Peak RSS covers the whole run of each pipeline's calls only when the
+    pipelines run one after the other, so here it is the process peak over its rounds."""
+    import torch
+
+    cells = [(p, f) for p in pipelines for f in frames]
+    samples = [{stage: [] for stage in STAGES} for _ in cells]
+    people: list[list[int]] = [[] for _ in cells]
+    peaks = [0.0] * len(cells)
+    syncs = [_sync_for(p) for p in pipelines]
+    for round_index in range(warmup + iterations):
+        for index, (pipeline, (_, jpeg, camera)) in enumerate(cells):
+            with PeakHostMemory() as memory:
+                timing = _run_once(pipeline, np.frombuffer(jpeg, np.uint8), camera, syncs[pipelines.index(pipeline)])
+            if round_index < warmup:
+                continue
+            peaks[index] = max(peaks[index], memory.peak_mib)
+            for stage, value in timing.items():
+                if stage != "people":
+                    samples[index][stage].append(value)
+            people[index].append(timing["people"])
+    results = []
+    for index, (pipeline, (path, _, _)) in enumerate(cells):
+        detector = pipeline.detector
+        cuda = pipeline.device.type == "cuda"
+        results.append(
+            {
+                "backend": detector.backend,
+                "precision": detector.precision,
+                "device": str(pipeline.device),
+                "imgsz": detector.imgsz,
+                "image": path.name,
+                "people": int(np.median(people[index])),
+                "stages": {stage: summarize(values).as_dict() for stage, values in samples[index].items()},
+                "peak_rss_mib": peaks[index],
+                "peak_cuda_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+            }
+        )
+    return results
+
+
+def _run_once(pipeline: Any, buffer: np.ndarray, camera: Any, sync: Callable[[], None]) -> dict[str, float]:
+    """One decode + pipeline call: stage times in ms and the people found."""
+    start = time.perf_counter()
+    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    decoded = time.perf_counter()
+    result = pipeline(image, camera)
+    sync()
+    finished = time.perf_counter()
+    timings = result.timings_ms
+    return {
+        "decode": (decoded - start) * 1000.0,
+        "detector": timings["detector"],
+        "lifter": timings["preprocess"] + timings["lifter"],
+        "placement": timings["placement"],
+        "total": (finished - start) * 1000.0,
+        "people": len(result.people),
+    }
+
+
+def _profile(pipeline: Any, frames: list[tuple[Path, bytes, Any]], warmup: int, iterations: int, out: Path) -> None:
     """cProfile of decode + pipeline over every frame; prints the top functions by own time and
     by cumulative time (profiling slows Python-heavy code more than torch kernels: read shares,
     not absolute times)."""
@@ -196,10 +262,50 @@ def _profile(pipeline: Any, frames: list[tuple[Path, bytes, Any]], warmup: int, 
 
 
 def _table(results: list[dict[str, Any]]) -> str:
-    headers = ("imgsz", "image", "people", "decode", "detector", "lifter", "placement",
-               "total p50", "total p90", "FPS", "peak RSS MiB")
-    rows = [(r["imgsz"], r["image"], r["people"],
-             *(r["stages"][s]["median_ms"] for s in STAGES[:-1]),
-             r["stages"]["total"]["median_ms"], r["stages"]["total"]["p90_ms"],
-             r["stages"]["total"]["fps"], r["peak_rss_mib"]) for r in results]
-    return "stage medians in ms\n" + format_table(headers, rows)
+    headers = (
+        "backend",
+        "precision",
+        "imgsz",
+        "image",
+        "people",
+        "decode",
+        "detector",
+        "lifter",
+        "placement",
+        "total p50",
+        "total p90",
+        "FPS",
+        "peak RSS MiB",
+    )
+    order = sorted(range(len(results)), key=lambda i: (results[i]["imgsz"], results[i]["image"]))
+    rows = [
+        (
+            r["backend"],
+            r["precision"],
+            r["imgsz"],
+            r["image"],
+            r["people"],
+            *(r["stages"][s]["median_ms"] for s in STAGES[:-1]),
+            r["stages"]["total"]["median_ms"],
+            r["stages"]["total"]["p90_ms"],
+            r["stages"]["total"]["fps"],
+            r["peak_rss_mib"],
+        )
+        for r in (results[i] for i in order)
+    ]
+    return "stage medians in ms (configurations measured interleaved, round by round)\n" + format_table(headers, rows)
+
+
+def _speedups(results: list[dict[str, Any]]) -> str:
+    """Per input size: each configuration's mean FPS over the images, against the first one's."""
+    by: dict[tuple[int, str, str], list[float]] = {}
+    for r in results:
+        by.setdefault((r["imgsz"], r["backend"], r["precision"]), []).append(r["stages"]["total"]["fps"])
+    rows, base = [], {}
+    for (imgsz, backend, precision), fps in by.items():
+        mean = float(np.mean(fps))
+        base.setdefault(imgsz, mean)
+        rows.append((imgsz, backend, precision, mean, f"{mean / base[imgsz]:.2f}x"))
+    return "\nmean FPS over the images, relative to the first configuration of each imgsz\n" + format_table(
+        ("imgsz", "backend", "precision", "FPS", "vs first"), rows
+    )

@@ -38,8 +38,7 @@ class Letterbox:
     pad_xy: tuple[int, int]
 
     @classmethod
-    def fit(cls, orig_hw: tuple[int, int], imgsz: int = 640, stride: int = 32,
-            rect: bool = False) -> "Letterbox":
+    def fit(cls, orig_hw: tuple[int, int], imgsz: int = 640, stride: int = 32, rect: bool = False) -> Letterbox:
         """Ultralytics ``LetterBox(center=True, scaleup=True)``: ``rect=False`` pads to
         ``imgsz x imgsz``; ``rect=True`` (their ``auto``) pads only to the next multiple of
         ``stride``, which is what ``YOLO.predict`` uses for a single image and is faster."""
@@ -54,8 +53,7 @@ class Letterbox:
         if rect:
             dw, dh = dw % stride, dh % stride
         left, top = round(dw / 2 - 0.1), round(dh / 2 - 0.1)
-        return cls(orig_hw=(h, w), resized_hw=(new_h, new_w),
-                   input_hw=(new_h + dh, new_w + dw), pad_xy=(left, top))
+        return cls(orig_hw=(h, w), resized_hw=(new_h, new_w), input_hw=(new_h + dh, new_w + dw), pad_xy=(left, top))
 
     @property
     def scale_xy(self) -> tuple[float, float]:
@@ -79,7 +77,7 @@ class Letterbox:
             raise ValueError(f"output is {out.shape}, this letterbox needs {(*self.input_hw, *image.shape[2:])}")
         rh, rw = self.resized_hw
         left, top = self.pad_xy
-        inner = out[top:top + rh, left:left + rw]
+        inner = out[top : top + rh, left : left + rw]
         if (rh, rw) != self.orig_hw:
             resized = cv2.resize(image, (rw, rh), dst=inner, interpolation=cv2.INTER_LINEAR)
             if resized is not inner and not np.shares_memory(resized, inner):  # never seen; be safe
@@ -87,9 +85,9 @@ class Letterbox:
         else:
             inner[...] = image
         out[:top] = PAD_VALUE
-        out[top + rh:] = PAD_VALUE
-        out[top:top + rh, :left] = PAD_VALUE
-        out[top:top + rh, left + rw:] = PAD_VALUE
+        out[top + rh :] = PAD_VALUE
+        out[top : top + rh, :left] = PAD_VALUE
+        out[top : top + rh, left + rw :] = PAD_VALUE
         return out
 
     def to_input(self, xy: ArrayT) -> ArrayT:

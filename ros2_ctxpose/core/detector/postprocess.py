@@ -53,8 +53,9 @@ class RawDetections:
     keypoints: torch.Tensor  # (N, K, ndim)
 
 
-def postprocess(pred: torch.Tensor, kpt_shape: tuple[int, int], nc: int, conf: float = 0.25,
-                iou: float = 0.7, max_det: int = 100) -> list[RawDetections]:
+def postprocess(
+    pred: torch.Tensor, kpt_shape: tuple[int, int], nc: int, conf: float = 0.25, iou: float = 0.7, max_det: int = 100
+) -> list[RawDetections]:
     """Filter and suppress ``(B, 4 + nc + K*ndim, A)`` decoded predictions, per image.
 
     Class-agnostic (a pose model has one class, "person"); the best class score is the
@@ -64,7 +65,7 @@ def postprocess(pred: torch.Tensor, kpt_shape: tuple[int, int], nc: int, conf: f
     """
     results = []
     for p in pred:  # per image (C, A), never per anchor
-        class_scores = p[4:4 + nc]
+        class_scores = p[4 : 4 + nc]
         scores = (class_scores[0] if nc == 1 else class_scores.amax(0)).float()  # (A,), compared in fp32
         candidates = (scores > conf).nonzero().squeeze(1)
         if candidates.numel() > MAX_NMS_CANDIDATES:
@@ -74,6 +75,5 @@ def postprocess(pred: torch.Tensor, kpt_shape: tuple[int, int], nc: int, conf: f
         xy, wh = cand[:, :2], cand[:, 2:4]
         boxes = torch.cat((xy - wh / 2, xy + wh / 2), 1)
         keep = nms(boxes, cand_scores, iou)[:max_det]
-        results.append(RawDetections(boxes[keep], cand_scores[keep],
-                                     cand[keep, 4 + nc:].reshape(-1, *kpt_shape)))
+        results.append(RawDetections(boxes[keep], cand_scores[keep], cand[keep, 4 + nc :].reshape(-1, *kpt_shape)))
     return results

