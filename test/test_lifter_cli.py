@@ -170,3 +170,23 @@ def test_render_runs_with_and_without_context_differ_only_in_the_context_branch(
     assert record["val_renders_context_mpjpe_mm"] > 0 and record["val_renders_geometry_mpjpe_mm"] > 0
     # The merged memory map was built once and is reused.
     assert (renders / "merged" / "shards.txt").read_text() == "shard_000000\nshard_000001"
+
+
+def test_frozen_geometry_trains_only_the_depth_context(h36m: None, tmp_path: Path) -> None:
+    """--no-train-geometry --context-depth-only: the geometry weights stay the starting model's
+    bit for bit, the context branch learns, and the exported config says the context decides depth."""
+    renders = fake_renders(tmp_path / "renders")
+    p = parser()
+    init = p.parse_args(["train", "--out", str(tmp_path / "init"), "--steps", "1", "--batch-size", "8", *TINY])
+    assert init.func(init) == 0
+    args = p.parse_args(["train", "--out", str(tmp_path / "frozen"), "--init", str(tmp_path / "init" / "final.pt"),
+                         "--renders", str(renders), "--render-fraction", "1.0", "--context", "--context-depth-only",
+                         "--no-train-geometry", "--steps", "3", "--batch-size", "16", "--eval-every", "3", *TINY])
+    assert args.func(args) == 0
+    before, after = load_lifter(tmp_path / "init" / "final.pt"), load_lifter(tmp_path / "frozen" / "final.pt")
+    assert after.config.context_trained and after.config.context_depth_only
+    geometry = {id(q) for q in after.geometry_parameters()}
+    for (name, old), new in zip(before.named_parameters(), after.parameters()):
+        if id(new) in geometry:
+            torch.testing.assert_close(new, old, msg=name)
+    assert not torch.equal(after.context.out.weight, before.context.out.weight)

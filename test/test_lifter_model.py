@@ -154,3 +154,20 @@ def test_flip_averaging_is_off_in_training_and_with_context() -> None:
         model.config.flip_test = True
         torch.testing.assert_close(model(kp, conf, crops(), grid), single_context)
         torch.testing.assert_close(model.train()(kp, conf), single)  # training sees one view
+
+
+def test_depth_only_context_keeps_the_geometry_paths_image_plane_answer() -> None:
+    """With context_depth_only the image context may move the joints' depths, never their x, y:
+    those stay exactly the (flip-averaged) geometry path's."""
+    model = small_model().eval()
+    torch.nn.init.normal_(model.context.out.weight, std=0.1)
+    model.config.context_depth_only = True
+    kp, conf = inputs()
+    grid = kp * 2.0
+    with torch.no_grad():
+        geometry, both = model(kp, conf), model(kp, conf, crops(), grid)
+        model.config.context_depth_only = False
+        full_context = model(kp, conf, crops(), grid)
+    torch.testing.assert_close(both[..., :2], geometry[..., :2])
+    torch.testing.assert_close(both[..., 2], full_context[..., 2])
+    assert not torch.allclose(both[..., 2], geometry[..., 2])

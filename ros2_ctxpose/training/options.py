@@ -52,6 +52,11 @@ class TrainConfig:
     context: bool = False
     #: The context branch starts untrained: its learning rate is the base one times this.
     context_lr_scale: float = 5.0
+    #: Let the image context decide only the joints' depths (``LifterConfig.context_depth_only``).
+    context_depth_only: bool = False
+    #: Train the geometry weights too; without it only the context branch learns (from the
+    #: rendered people alone), so the geometry path stays exactly the starting model's.
+    train_geometry: bool = True
     #: Held-out rendered people (e.g. S11 renders), comma-separated shard folders; "" = none.
     val_renders: str = ""
     #: Annotated real frames in the lifter's layout, measured at every evaluation ("" = none).

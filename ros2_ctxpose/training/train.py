@@ -92,8 +92,10 @@ def loss_on_batch(model: ContextLifter, data: MocapData, renders: PeopleSet | No
     """Mean MPJPE over one mixed batch. Rendered people go through the context branch in their own
     call when ``cfg.context`` (mocap people have no image), through the geometry path otherwise."""
     n_render = int(round(cfg.batch_size * cfg.render_fraction)) if renders is not None else 0
-    kp, conf, target = mocap_batch(data, cfg.batch_size - n_render, cfg, noise, gen)
-    errors = [mpjpe(model(kp, conf), target)]
+    errors = []
+    if n_render < cfg.batch_size:
+        kp, conf, target = mocap_batch(data, cfg.batch_size - n_render, cfg, noise, gen)
+        errors.append(mpjpe(model(kp, conf), target))
     if n_render:
         rows = renders.take(torch.randint(len(renders), (n_render,), generator=gen).numpy(),
                             with_crops=cfg.context)
@@ -127,16 +129,19 @@ def _replan_schedule(sched: torch.optim.lr_scheduler.OneCycleLR, step: int, tota
 
 
 def build_model(cfg: TrainConfig) -> ContextLifter:
-    if not cfg.init:
-        return ContextLifter(LifterConfig(dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, mlp_ratio=cfg.mlp_ratio))
-    return load_lifter(None if cfg.init == "shipped" else cfg.init)
+    if cfg.init:
+        model = load_lifter(None if cfg.init == "shipped" else cfg.init)
+    else:
+        model = ContextLifter(LifterConfig(dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, mlp_ratio=cfg.mlp_ratio))
+    model.config.context_depth_only = cfg.context and cfg.context_depth_only
+    return model
 
 
 def param_groups(model: ContextLifter, cfg: TrainConfig) -> list[dict]:
-    """The geometry weights at the base rate; the context branch, only when trained, faster (it
-    starts from scratch). Without context it gets no gradient, and weight decay would otherwise
-    shrink its initialisation for nothing."""
-    groups = [{"params": model.geometry_parameters(), "lr": cfg.lr}]
+    """The geometry weights at the base rate (unless frozen); the context branch, only when trained,
+    faster (it starts from scratch). Without context it gets no gradient, and weight decay would
+    otherwise shrink its initialisation for nothing."""
+    groups = [{"params": model.geometry_parameters(), "lr": cfg.lr}] if cfg.train_geometry else []
     if cfg.context:
         groups.append({"params": list(model.context.parameters()), "lr": cfg.lr * cfg.context_lr_scale})
     return groups
@@ -164,6 +169,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     model = build_model(cfg)
+    if not cfg.train_geometry:
+        for p in model.geometry_parameters():
+            p.requires_grad_(False)
     opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     max_lr = [g["lr"] for g in opt.param_groups]
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr, total_steps=cfg.steps, pct_start=cfg.warmup_fraction)

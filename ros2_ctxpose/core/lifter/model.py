@@ -69,6 +69,10 @@ class LifterConfig:
     context_crop_margin: float = 1.25
     #: Whether the context branch was ever trained on images (False for mocap-only weights).
     context_trained: bool = False
+    #: The image context decides only the joints' depths (the depth ambiguity it exists for); the
+    #: image-plane coordinates stay the geometry path's, which the 2D keypoints pin down. Rendered
+    #: training people moved the image-plane error on real frames when context could change it.
+    context_depth_only: bool = False
     #: In eval mode, average the geometry-only prediction with that of the mirrored input (x
     #: negated, left/right swapped), which is as valid a view of the same person; this cancels
     #: any left/right asymmetry the model learned, for the price of a second batch row per person.
@@ -162,42 +166,45 @@ class ContextLifter(nn.Module):
         conf: Tensor,
         crops: Sequence[Tensor] | None = None,
         joints_grid: Tensor | None = None,
-        context_mask: Tensor | None = None,
     ) -> Tensor:
         """Lift ``kp_norm (B, 17, 2)`` with ``conf (B, 17)`` to ``(B, 17, 3)`` root-relative metres.
 
         With ``crops`` (each person's crop of every detector level, ``crop_people``) and
         ``joints_grid (B, 17, 2)`` (the keypoints in the crops' coordinates) the context branch is
-        used, for one view (flip averaging would need mirrored feature maps). ``context_mask``
-        (B,), 0 or 1, switches the context off per person: training batches mix rendered people,
-        who have crops, with mocap-only people, who have none.
+        used, for one view (flip averaging would need mirrored feature maps). With
+        ``config.context_depth_only`` the image context decides only the joints' depths: the
+        image-plane coordinates come from the geometry path (flip-averaged as configured).
         """
         if kp_norm.ndim != 3 or kp_norm.shape[1:] != (self.config.num_joints_in, 2):
             raise ValueError(f"kp_norm must be (B, {self.config.num_joints_in}, 2), got {tuple(kp_norm.shape)}")
         if conf.shape != kp_norm.shape[:2]:
             raise ValueError(f"conf must be {tuple(kp_norm.shape[:2])}, got {tuple(conf.shape)}")
-        if crops is None and self.config.flip_test and not self.training:
-            # Both views in one batch: one call instead of two.
-            mirrored = kp_norm[:, self.coco_flip] * self.mirror_x[:2]
-            both = self._lift(torch.cat([kp_norm, mirrored]), torch.cat([conf, conf[:, self.coco_flip]]))
-            direct, flipped = both.chunk(2)
-            return 0.5 * (direct + flipped[:, self.h36m_flip] * self.mirror_x)
-        return self._lift(kp_norm, conf, crops, joints_grid, context_mask)
+        if crops is None:
+            return self._geometry(kp_norm, conf)
+        with_context = self._lift(kp_norm, conf, crops, joints_grid)
+        if not self.config.context_depth_only:
+            return with_context
+        return torch.cat([self._geometry(kp_norm, conf)[..., :2], with_context[..., 2:]], -1)
 
-    def _lift(
-        self, kp_norm: Tensor, conf: Tensor, crops: Sequence[Tensor] | None = None,
-        joints_grid: Tensor | None = None, context_mask: Tensor | None = None,
-    ) -> Tensor:
+    def _geometry(self, kp_norm: Tensor, conf: Tensor) -> Tensor:
+        """The geometry path: one view, or in eval mode with ``flip_test`` the mean of the direct and
+        the mirrored view, both in one batch."""
+        if not self.config.flip_test or self.training:
+            return self._lift(kp_norm, conf)
+        mirrored = kp_norm[:, self.coco_flip] * self.mirror_x[:2]
+        both = self._lift(torch.cat([kp_norm, mirrored]), torch.cat([conf, conf[:, self.coco_flip]]))
+        direct, flipped = both.chunk(2)
+        return 0.5 * (direct + flipped[:, self.h36m_flip] * self.mirror_x)
+
+    def _lift(self, kp_norm: Tensor, conf: Tensor, crops: Sequence[Tensor] | None = None,
+              joints_grid: Tensor | None = None) -> Tensor:
         joint_feats, global_feats, conf = self.normalize_input(kp_norm, conf)
         # The joint embedding goes in before the context branch: where to look depends on which joint it is.
         joints = self.joint_in(joint_feats) + self.joint_embed[:, :-1]
         if crops is not None:
             if joints_grid is None:
                 raise ValueError("joints_grid is required with crops")
-            context = self.context(joints, crops, joints_grid, conf)
-            if context_mask is not None:
-                context = context * context_mask.to(context.dtype).view(-1, 1, 1)
-            joints = joints + context
+            joints = joints + self.context(joints, crops, joints_grid, conf)
         tokens = torch.cat([joints, self.global_in(global_feats).unsqueeze(1) + self.joint_embed[:, -1:]], 1)
         tokens = self.norm(self.blocks(tokens))
         out = self.head(tokens.flatten(1)).view(-1, self.config.num_joints_out, 3)
