@@ -57,8 +57,15 @@ NAMESPACE = "/node_stress"
 #: Frames of demo.mp4 the flood publisher plays (both people in view from ~40 on).
 FLOOD_FRAMES = range(40, 160, 10)
 FLOOD_SIZE = (1920, 1080)
-COUNTERS = ("frames_received", "frames_processed", "frames_dropped", "frames_throttled", "messages_lost",
-            "messages_rejected", "processing_failures")
+COUNTERS = (
+    "frames_received",
+    "frames_processed",
+    "frames_dropped",
+    "frames_throttled",
+    "messages_lost",
+    "messages_rejected",
+    "processing_failures",
+)
 
 
 # --------------------------------------------------------------------------- flood publisher process
@@ -97,8 +104,11 @@ def run_flood_publisher(rate_hz: float, hfov_deg: float = 65.0) -> int:
     period = 1.0 / rate_hz
     published = 0
     started = next_tick = time.monotonic()
-    print(f"flood publisher: {len(messages)} frames of {FLOOD_SIZE[0]}x{FLOOD_SIZE[1]} at {rate_hz:g} Hz on "
-          f"{node.resolve_topic_name('image_raw')}", flush=True)
+    print(
+        f"flood publisher: {len(messages)} frames of {FLOOD_SIZE[0]}x{FLOOD_SIZE[1]} at {rate_hz:g} Hz on "
+        f"{node.resolve_topic_name('image_raw')}",
+        flush=True,
+    )
     try:
         while rclpy.ok():
             now = time.monotonic()
@@ -122,8 +132,10 @@ def run_flood_publisher(rate_hz: float, hfov_deg: float = 65.0) -> int:
         pass
     finally:
         elapsed = time.monotonic() - started
-        print(f"flood publisher: {published} frames in {elapsed:.1f} s ({published / max(elapsed, 1e-9):.1f} Hz)",
-              flush=True)
+        print(
+            f"flood publisher: {published} frames in {elapsed:.1f} s ({published / max(elapsed, 1e-9):.1f} Hz)",
+            flush=True,
+        )
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
@@ -135,8 +147,8 @@ class Seen:
     """What the stress client saw; times are host monotonic seconds."""
 
     received_at: list[float] = field(default_factory=list)
-    latency_ms: list[float] = field(default_factory=list)     # processing_latency of each message
-    e2e_ms: list[float] = field(default_factory=list)         # receive (system clock) minus stamp
+    latency_ms: list[float] = field(default_factory=list)  # processing_latency of each message
+    e2e_ms: list[float] = field(default_factory=list)  # receive (system clock) minus stamp
     people: list[int] = field(default_factory=list)
     diagnostics: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     rss: list[tuple[float, float]] = field(default_factory=list)  # (t, MiB)
@@ -173,8 +185,7 @@ def counter_deltas(diagnostics: list[tuple[float, dict[str, str]]], start: float
     return deltas
 
 
-def mean_reported(diagnostics: list[tuple[float, dict[str, str]]], start: float, end: float,
-                  key: str) -> float | None:
+def mean_reported(diagnostics: list[tuple[float, dict[str, str]]], start: float, end: float, key: str) -> float | None:
     """Mean of a per-second value the node reports (e.g. its pipeline time) over [start, end]."""
     values = []
     for t, v in diagnostics:
@@ -201,8 +212,14 @@ def published_rate(log: Path, start: float, end: float) -> float | None:
 
 
 def _spawn(command: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT,
-                            start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    return subprocess.Popen(
+        command,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        start_new_session=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -218,17 +235,35 @@ def _stop(process: subprocess.Popen) -> None:
 def node_command(args: argparse.Namespace) -> list[str]:
     start = [sys.executable, args.node_script] if args.node_script else [sys.executable, "-m", "ros2_ctxpose.ros.node"]
     params = ["autostart:=true", f"device:={args.device}", *args.node_param]
-    return [*start, "--ros-args", "--params-file", str(ROOT / "config" / "pose3d.yaml"), "-r", f"__ns:={NAMESPACE}",
-            "-r", "image:=camera/image_raw", "-r", "camera_info:=camera/camera_info",
-            *(a for p in params for a in ("-p", p))]
+    return [
+        *start,
+        "--ros-args",
+        "--params-file",
+        str(ROOT / "config" / "pose3d.yaml"),
+        "-r",
+        f"__ns:={NAMESPACE}",
+        "-r",
+        "image:=camera/image_raw",
+        "-r",
+        "camera_info:=camera/camera_info",
+        *(a for p in params for a in ("-p", p)),
+    ]
 
 
 def publisher_command(args: argparse.Namespace) -> list[str]:
     ros_args = ["--ros-args", "-r", f"__ns:={NAMESPACE}/camera"]
     if args.scenario in ("flood", "baseline"):
         return [sys.executable, str(Path(__file__).resolve()), "--role", "flood", "--rate", str(args.rate), *ros_args]
-    return [sys.executable, "-m", "ros2_ctxpose.ros.demo_publisher", *ros_args, "-p", f"rate_hz:={float(args.rate)}",
-            "-p", f"scale:={args.scale}"]
+    return [
+        sys.executable,
+        "-m",
+        "ros2_ctxpose.ros.demo_publisher",
+        *ros_args,
+        "-p",
+        f"rate_hz:={float(args.rate)}",
+        "-p",
+        f"scale:={args.scale}",
+    ]
 
 
 def measure(args: argparse.Namespace, log_dir: Path, run: int) -> dict[str, Any]:
@@ -255,8 +290,9 @@ def measure(args: argparse.Namespace, log_dir: Path, run: int) -> dict[str, Any]
             if status.name.startswith(f"{NAMESPACE}/pose3d_node"):
                 seen.diagnostics.append((time.monotonic(), {kv.key: kv.value for kv in status.values}))
 
-    client.create_subscription(Skeleton3DArray, "human/pose3d", on_skeletons,
-                               QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    client.create_subscription(
+        Skeleton3DArray, "human/pose3d", on_skeletons, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+    )
     client.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
     node = _spawn(node_command(args), log_dir / f"pose3d_node_run{run}.log")
     publisher = _spawn(publisher_command(args), log_dir / f"publisher_run{run}.log")
@@ -288,8 +324,11 @@ def measure(args: argparse.Namespace, log_dir: Path, run: int) -> dict[str, Any]
             if now >= report:  # a line a minute on long soaks
                 recent = [i for i in range(first, len(seen.received_at)) if seen.received_at[i] > now - 60.0]
                 lat = sorted(seen.latency_ms[i] for i in recent)
-                print(f"  [{now - start:4.0f} s] {len(recent) / 60.0:.1f} results/s, latency p50 "
-                      f"{lat[len(lat) // 2] if lat else float('nan'):.0f} ms, RSS {seen.rss[-1][1]:.0f} MiB", flush=True)
+                print(
+                    f"  [{now - start:4.0f} s] {len(recent) / 60.0:.1f} results/s, latency p50 "
+                    f"{lat[len(lat) // 2] if lat else float('nan'):.0f} ms, RSS {seen.rss[-1][1]:.0f} MiB",
+                    flush=True,
+                )
                 report += 60.0
         cpu1, pub_cpu1, stop = node_ps.cpu_times(), pub_ps.cpu_times(), time.monotonic()
         machine_cpu = psutil.cpu_percent(None) * psutil.cpu_count()
@@ -322,12 +361,19 @@ def measure(args: argparse.Namespace, log_dir: Path, run: int) -> dict[str, Any]
         "people_mean": statistics.fmean(seen.people[i] for i in window) if window else 0.0,
         "counters": counter_deltas(seen.diagnostics, start, stop),
         "inference_mean_ms": mean_reported(seen.diagnostics, start, stop, "inference_mean_ms"),
-        "rss_mib": {"first": rss[0], "last": rss[-1], "max": max(rss),
-                    "slope_mib_per_min": rss_slope_mib_per_min(seen.rss, args.warmup)} if rss else None,
+        "rss_mib": {
+            "first": rss[0],
+            "last": rss[-1],
+            "max": max(rss),
+            "slope_mib_per_min": rss_slope_mib_per_min(seen.rss, args.warmup),
+        }
+        if rss
+        else None,
         "node_cpu_percent": cpu(cpu0, cpu1),
         "publisher_cpu_percent": cpu(pub_cpu0, pub_cpu1),
         "camera_rate_achieved_hz": published_rate(log_dir / f"publisher_run{run}.log", start, stop)
-        if args.scenario in ("flood", "baseline") else None,
+        if args.scenario in ("flood", "baseline")
+        else None,
         "machine_cpu_percent": machine_cpu,
         "loadavg_start": load_start[0],
         "loadavg_end": os.getloadavg()[0],
@@ -338,48 +384,97 @@ def environment() -> dict[str, Any]:
     """Where the figures were measured."""
     import platform
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return {"python": platform.python_version(), "processor": cpu, "cpu_count": len(os.sched_getaffinity(0)),
-            "rmw": os.environ.get("RMW_IMPLEMENTATION", "")}
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
+    return {
+        "python": platform.python_version(),
+        "processor": cpu,
+        "cpu_count": len(os.sched_getaffinity(0)),
+        "rmw": os.environ.get("RMW_IMPLEMENTATION", ""),
+    }
 
 
 def format_table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     """Plain-text table, right-aligned; floats with one decimal, None as '-'."""
+
     def cell(v: Any) -> str:
         return "-" if v is None else f"{v:.1f}" if isinstance(v, float) else str(v)
+
     cells = [[cell(v) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    return "\n".join(["  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)),
-                      "  ".join("-" * w for w in widths),
-                      *("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells)])
+    return "\n".join(
+        [
+            "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)),
+            "  ".join("-" * w for w in widths),
+            *("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells),
+        ]
+    )
 
 
 def write(args: argparse.Namespace, label: str, runs: list[dict[str, Any]]) -> None:
     """The JSON document so far (rewritten after every run)."""
-    args.json.write_text(json.dumps({
-        "kind": "node-stress", "environment": environment(), "scenario": label, "camera_rate_hz": args.rate,
-        "duration_s": args.duration, "warmup_s": args.warmup, "node_command": node_command(args),
-        "publisher_command": publisher_command(args), "runs": runs}, indent=2) + "\n")
+    args.json.write_text(
+        json.dumps(
+            {
+                "kind": "node-stress",
+                "environment": environment(),
+                "scenario": label,
+                "camera_rate_hz": args.rate,
+                "duration_s": args.duration,
+                "warmup_s": args.warmup,
+                "node_command": node_command(args),
+                "publisher_command": publisher_command(args),
+                "runs": runs,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--scenario", choices=("flood", "baseline", "demo"), default="flood")
-    parser.add_argument("--soak", type=float, default=0.0, metavar="S",
-                        help="soak: the demo scenario for S seconds, one run (overrides --scenario/--duration)")
-    parser.add_argument("--rate", type=float, default=None,
-                        help="camera rate, Hz (default: flood 120, baseline 2, demo 30)")
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="soak: the demo scenario for S seconds, one run (overrides --scenario/--duration)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=None, help="camera rate, Hz (default: flood 120, baseline 2, demo 30)"
+    )
     parser.add_argument("--duration", type=float, default=60.0, help="measurement window per run, seconds")
     parser.add_argument("--runs", type=int, default=None, help="runs (default 3; 1 for a soak)")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds after the first result before timing")
-    parser.add_argument("--warmup", type=float, default=None,
-                        help="seconds of the window left out of the RSS slope (default 10; 60 for a soak)")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        help="seconds of the window left out of the RSS slope (default 10; 60 for a soak)",
+    )
     parser.add_argument("--scale", type=float, default=1.0, help="demo_publisher scale (demo scenario)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
-                        help="extra pose3d_node parameter (repeatable)")
+    parser.add_argument(
+        "--node-param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="extra pose3d_node parameter (repeatable)",
+    )
     parser.add_argument("--node-script", default=None, help="run this file as the node instead of the package's")
     parser.add_argument("--startup-timeout", type=float, default=300.0)
     parser.add_argument("--json", type=Path, default=ROOT / "output" / "node_stress.json")
@@ -416,19 +511,60 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         r = runs[-1]
         write(args, label, runs)
-        print(f"  run {run}: {r['output_rate_hz']:.1f} results/s, latency p50 {r['latency_ms']['p50']:.0f} ms "
-              f"p95 {r['latency_ms']['p95']:.0f} ms", flush=True)
-    headers = ("run", "camera Hz", "sent Hz", "out /s", "infer ms", "lat p50", "lat p95", "lat max", "received", "processed", "dropped",
-               "throttled", "lost", "RSS first", "RSS last", "MiB/min", "node CPU%", "pub CPU%", "machine CPU%",
-               "load")
+        print(
+            f"  run {run}: {r['output_rate_hz']:.1f} results/s, latency p50 {r['latency_ms']['p50']:.0f} ms "
+            f"p95 {r['latency_ms']['p95']:.0f} ms",
+            flush=True,
+        )
+    headers = (
+        "run",
+        "camera Hz",
+        "sent Hz",
+        "out /s",
+        "infer ms",
+        "lat p50",
+        "lat p95",
+        "lat max",
+        "received",
+        "processed",
+        "dropped",
+        "throttled",
+        "lost",
+        "RSS first",
+        "RSS last",
+        "MiB/min",
+        "node CPU%",
+        "pub CPU%",
+        "machine CPU%",
+        "load",
+    )
     rows = []
     for r in runs:
         c, m = r["counters"], r["rss_mib"] or {}
-        rows.append((r["run"], args.rate, r["camera_rate_achieved_hz"], r["output_rate_hz"], r["inference_mean_ms"], r["latency_ms"]["p50"], r["latency_ms"]["p95"],
-                     r["latency_ms"]["max"], c.get("frames_received"), c.get("frames_processed"),
-                     c.get("frames_dropped"), c.get("frames_throttled"), c.get("messages_lost"), m.get("first"),
-                     m.get("last"), m.get("slope_mib_per_min"), r["node_cpu_percent"], r["publisher_cpu_percent"],
-                     r["machine_cpu_percent"], r["loadavg_end"]))
+        rows.append(
+            (
+                r["run"],
+                args.rate,
+                r["camera_rate_achieved_hz"],
+                r["output_rate_hz"],
+                r["inference_mean_ms"],
+                r["latency_ms"]["p50"],
+                r["latency_ms"]["p95"],
+                r["latency_ms"]["max"],
+                c.get("frames_received"),
+                c.get("frames_processed"),
+                c.get("frames_dropped"),
+                c.get("frames_throttled"),
+                c.get("messages_lost"),
+                m.get("first"),
+                m.get("last"),
+                m.get("slope_mib_per_min"),
+                r["node_cpu_percent"],
+                r["publisher_cpu_percent"],
+                r["machine_cpu_percent"],
+                r["loadavg_end"],
+            )
+        )
     print(format_table(headers, rows))
     print(f"wrote {args.json}")
     return 0

@@ -36,8 +36,7 @@ def _qos():  # noqa: ANN202  (rclpy is imported only inside the peer processes a
 
     # Reliable and transient-local: a subscriber that matches late still gets the sample, so the
     # only timing that matters is discovery, which both sides wait for with a bound.
-    return QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    return QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def _publish(type_ref: str, topic: str, builder_ref: str) -> int:
@@ -85,10 +84,20 @@ def exchange(type_ref: str, topic: str, builder_ref: str, workdir: Path) -> byte
     script = str(Path(__file__).resolve())
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     peers = [
-        subprocess.Popen([sys.executable, script, "receive", type_ref, topic, str(output)],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
-        subprocess.Popen([sys.executable, script, "publish", type_ref, topic, builder_ref],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+        subprocess.Popen(
+            [sys.executable, script, "receive", type_ref, topic, str(output)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ),
+        subprocess.Popen(
+            [sys.executable, script, "publish", type_ref, topic, builder_ref],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ),
     ]
     try:
         receiver_status = peers[0].wait(timeout=3 * DISCOVERY_TIMEOUT_S)
@@ -98,8 +107,10 @@ def exchange(type_ref: str, topic: str, builder_ref: str, workdir: Path) -> byte
         for peer in peers:
             if peer.poll() is None:
                 peer.kill()
-    logs = "\n".join(f"--- {name} (exit {peer.wait()}):\n{peer.stdout.read()}"
-                     for name, peer in zip(("receiver", "publisher"), peers, strict=True))
+    logs = "\n".join(
+        f"--- {name} (exit {peer.wait()}):\n{peer.stdout.read()}"
+        for name, peer in zip(("receiver", "publisher"), peers, strict=True)
+    )
     assert receiver_status == 0 and output.exists(), f"no {type_ref} arrived on {topic}\n{logs}"
     return output.read_bytes()
 
@@ -129,8 +140,9 @@ def field_values(message: Any, path: str = "msg") -> dict[str, Any]:
 def unset_fields(message: Any) -> list[str]:
     """Paths of leaf fields left at zero, empty or False: a test message must fill every field,
     so that a field added to the .msg later is not silently left out of the comparison."""
-    return [path for path, value in field_values(message).items()
-            if not (any(value) if isinstance(value, list) else value)]
+    return [
+        path for path, value in field_values(message).items() if not (any(value) if isinstance(value, list) else value)
+    ]
 
 
 def main(argv: list[str]) -> int:

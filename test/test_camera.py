@@ -81,14 +81,17 @@ def test_image_and_calibration_size_default_to_each_other() -> None:
         CameraModel.from_calibration(K, ())
 
 
-@pytest.mark.parametrize(("k", "message"), [
-    (np.zeros((3, 3)), "not a real camera"),
-    (K * [[-1], [1], [1]], "not a real camera"),  # a negative focal length
-    (K * [[1e5], [1e5], [1]], "not a real camera"),  # 6e7 px for a 640 px image
-    (K * [[1e-4], [1e-4], [1]], "not a real camera"),  # 0.06 px
-    (np.full((3, 3), np.nan), "invalid camera matrix"),
-    (np.array([[500.0, 0, 1e12], [0, 500.0, 240], [0, 0, 1]]), "principal point"),
-])
+@pytest.mark.parametrize(
+    ("k", "message"),
+    [
+        (np.zeros((3, 3)), "not a real camera"),
+        (K * [[-1], [1], [1]], "not a real camera"),  # a negative focal length
+        (K * [[1e5], [1e5], [1]], "not a real camera"),  # 6e7 px for a 640 px image
+        (K * [[1e-4], [1e-4], [1]], "not a real camera"),  # 0.06 px
+        (np.full((3, 3), np.nan), "invalid camera matrix"),
+        (np.array([[500.0, 0, 1e12], [0, 500.0, 240], [0, 0, 1]]), "principal point"),
+    ],
+)
 def test_absurd_intrinsics_are_refused(k: np.ndarray, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         CameraModel.from_calibration(k, (), (640, 480))

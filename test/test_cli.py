@@ -62,14 +62,17 @@ def test_help_lists_the_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_help_does_not_import_torch() -> None:
-    code = ("import sys; from ros2_ctxpose.cli import main; main.build_parser(); "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; from ros2_ctxpose.cli import main; main.build_parser(); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
 
 
 def test_missing_optional_module_is_left_out_but_broken_one_raises(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     subparsers = argparse.ArgumentParser().add_subparsers()
     cli_main._register_optional(subparsers, "ros2_ctxpose.cli.no_such_module")
     (tmp_path / "ctxpose_broken_cli.py").write_text("import no_such_dependency_xyz\n")
@@ -89,11 +92,30 @@ def test_every_setting_is_a_flag_of_infer_and_eval() -> None:
 
 
 def test_flags_set_the_config() -> None:
-    args = _parse("infer", "x", *TORCH_CPU, "--max-people", "3", "--imgsz", "320",
-                  "--person-threshold", "0.4", "--track-max-age-s", "2.5", "--detector-weights", "/w/yolo.pt")
-    assert config_from_args(args) == PipelineConfig(backend="torch", device="cpu", max_people=3, imgsz=320,
-                                                    person_threshold=0.4, track_max_age_s=2.5,
-                                                    detector_weights="/w/yolo.pt")
+    args = _parse(
+        "infer",
+        "x",
+        *TORCH_CPU,
+        "--max-people",
+        "3",
+        "--imgsz",
+        "320",
+        "--person-threshold",
+        "0.4",
+        "--track-max-age-s",
+        "2.5",
+        "--detector-weights",
+        "/w/yolo.pt",
+    )
+    assert config_from_args(args) == PipelineConfig(
+        backend="torch",
+        device="cpu",
+        max_people=3,
+        imgsz=320,
+        person_threshold=0.4,
+        track_max_age_s=2.5,
+        detector_weights="/w/yolo.pt",
+    )
     assert config_from_args(args, max_people=5).max_people == 5
 
 
@@ -113,12 +135,15 @@ def test_invalid_settings_stop_infer_before_any_model_loads(tmp_path: Path, caps
     assert "imgsz must be a multiple of 32, got 500" in err and "max_people must be in [1, 100], got 0" in err
 
 
-def _camera_info(path: Path, width: int = 640, height: int = 480, fx: float = 500, dist: str = "[0.1, -0.2, 0.001, 0.002, 0.0]") -> Path:
+def _camera_info(
+    path: Path, width: int = 640, height: int = 480, fx: float = 500, dist: str = "[0.1, -0.2, 0.001, 0.002, 0.0]"
+) -> Path:
     path.write_text(
         f"image_width: {width}\nimage_height: {height}\ncamera_name: test\n"
         f"camera_matrix: {{rows: 3, cols: 3, data: [{fx}, 0, 320, 0, 501, 240, 0, 0, 1]}}\n"
         "distortion_model: plumb_bob\n"
-        f"distortion_coefficients: {{rows: 1, cols: 5, data: {dist}}}\n")
+        f"distortion_coefficients: {{rows: 1, cols: 5, data: {dist}}}\n"
+    )
     return path
 
 
@@ -144,8 +169,9 @@ def test_unusable_calibration_is_refused_when_read(tmp_path: Path) -> None:
         load_camera_info(_camera_info(tmp_path / "lens.yaml", dist="[1e9, 0, 0, 0, 0]"))
 
 
-def test_camera_info_of_another_size_is_scaled_and_said_once(tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_camera_info_of_another_size_is_scaled_and_said_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = _camera_info(tmp_path / "cam.yaml", dist="[0.1, -0.2, 0.001]")
     cameras = CameraSource(_parse("infer", "x", "--camera-info", str(path)))
     for _ in range(2):
@@ -175,8 +201,14 @@ def test_inputs_that_cannot_be_read_become_error_frames(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("ignored: not an image or video")
     frames = list(iter_frames([tmp_path, tmp_path / "missing.jpg"]))
     names = [Path(f.name).name for f in frames]
-    assert names == ["a_good.jpg", "b_truncated.jpg", "c_empty.png", "d_not_an_image.jpg",
-                     "e_broken.mp4", "missing.jpg"]
+    assert names == [
+        "a_good.jpg",
+        "b_truncated.jpg",
+        "c_empty.png",
+        "d_not_an_image.jpg",
+        "e_broken.mp4",
+        "missing.jpg",
+    ]
     assert frames[0].error is None and frames[0].image.shape == (48, 64, 3)
     assert all(f.error and f.image is None for f in frames[1:])
     assert frames[2].error == "empty file" and frames[5].error == "no such file"
@@ -186,14 +218,26 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_infer_real_corrupt_and_empty_images(tmp_path: Path, weights_available: None, bus_jpg: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_infer_real_corrupt_and_empty_images(
+    tmp_path: Path, weights_available: None, bus_jpg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     truncated = tmp_path / "truncated.jpg"
     truncated.write_bytes(bus_jpg.read_bytes()[:20000])
     (tmp_path / "empty.jpg").write_bytes(b"")
     out, overlay = tmp_path / "out.jsonl", tmp_path / "overlay"
-    rc = cli_main.main(["infer", str(bus_jpg), str(truncated), str(tmp_path / "empty.jpg"),
-                        *TORCH_CPU, "--out", str(out), "--overlay", str(overlay)])
+    rc = cli_main.main(
+        [
+            "infer",
+            str(bus_jpg),
+            str(truncated),
+            str(tmp_path / "empty.jpg"),
+            *TORCH_CPU,
+            "--out",
+            str(out),
+            "--overlay",
+            str(overlay),
+        ]
+    )
     assert rc == 1  # some inputs failed, the run still finished
     err = capsys.readouterr().err
     assert "assuming a 60 deg horizontal field of view" in err and "truncated.jpg" in err
@@ -220,8 +264,26 @@ def test_infer_video_keeps_ids(tmp_path: Path, weights_available: None, bus: np.
         writer.write(np.roll(image, shift, axis=1))
     writer.release()
     out = tmp_path / "out.jsonl"
-    assert cli_main.main(["infer", str(video), "--fx", "400", "--fy", "400", "--cx", "202", "--cy", "270",
-                          *TORCH_CPU, "--out", str(out)]) == 0
+    assert (
+        cli_main.main(
+            [
+                "infer",
+                str(video),
+                "--fx",
+                "400",
+                "--fy",
+                "400",
+                "--cx",
+                "202",
+                "--cy",
+                "270",
+                *TORCH_CPU,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     lines = _lines(out)
     assert [line["file"] for line in lines] == [f"{video}#00000{i}" for i in range(3)]
     assert min(p["id"] for p in lines[0]["people"]) == 1  # tracker ids, not per-image indices
@@ -236,8 +298,9 @@ def test_infer_video_keeps_ids(tmp_path: Path, weights_available: None, bus: np.
     assert {p["root_source"] for line in lines for p in line["people"]} == {"intrinsics"}
 
 
-def test_eval_on_annotated_images(tmp_path: Path, weights_available: None, images: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_on_annotated_images(
+    tmp_path: Path, weights_available: None, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """One image per dataset (plus one without 3D) keeps this fast; the numbers must be finite."""
     data = json.loads((images / "annotations.json").read_text())
     picked, seen = [], set()
@@ -248,8 +311,7 @@ def test_eval_on_annotated_images(tmp_path: Path, weights_available: None, image
     subset = tmp_path / "annotations.json"
     subset.write_text(json.dumps({"joint_sets": data["joint_sets"], "images": picked}))
     report = tmp_path / "eval.json"
-    rc = cli_main.main(["eval", str(subset), "--images-root", str(images), *TORCH_CPU,
-                        "--json", str(report)])
+    rc = cli_main.main(["eval", str(subset), "--images-root", str(images), *TORCH_CPU, "--json", str(report)])
     assert rc == 0
     out = capsys.readouterr().out
     assert "skipped 1 image(s) without 3D ground truth" in out and "mid-hip" in out

@@ -56,8 +56,9 @@ def test_detect_outputs(detector: TorchPoseDetector, bus: np.ndarray, bus_det: D
         assert f.device == detector.device and f.dtype == torch.float32
 
 
-def test_thresholds_apply_from_the_next_call(detector: TorchPoseDetector, bus: np.ndarray, bus_det: Detections,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_thresholds_apply_from_the_next_call(
+    detector: TorchPoseDetector, bus: np.ndarray, bus_det: Detections, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``person_threshold`` / ``nms_iou_threshold`` are plain attributes read on every call (what
     ``Pose3DPipeline.update`` changes); the same detector, no reload."""
     scores = bus_det.scores
@@ -79,8 +80,7 @@ def test_bgr_flag(detector: TorchPoseDetector, bus: np.ndarray, bus_det: Detecti
     assert not np.allclose(swapped.scores[:1], det_bgr.scores[:1], atol=1e-4)
 
 
-def test_batch_equals_single(detector: TorchPoseDetector, bus: np.ndarray, bus_det: Detections,
-                             shared_data) -> None:
+def test_batch_equals_single(detector: TorchPoseDetector, bus: np.ndarray, bus_det: Detections, shared_data) -> None:
     zidane = cv2.imread(str(shared_data("data/images/coco/zidane.jpg")))
     same = detector.detect_batch([bus, bus])
     single = bus_det
@@ -116,15 +116,17 @@ def test_features_at_keypoints_feed_the_lifter(detector: TorchPoseDetector, bus_
     assert offsets.grad is not None and offsets.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize(("image", "error", "message"), [
-    ("not an image", TypeError, "numpy array"),
-    (np.zeros((32, 32, 3), np.float32), ValueError, "uint8"),
-    (np.zeros((32, 32), np.uint8), ValueError, r"\(H, W, 3\)"),
-    (np.zeros((32, 32, 4), np.uint8), ValueError, r"\(H, W, 3\)"),
-    (np.zeros((0, 32, 3), np.uint8), ValueError, "empty"),
-])
-def test_bad_input_is_refused(detector: TorchPoseDetector, image: object, error: type,
-                              message: str) -> None:
+@pytest.mark.parametrize(
+    ("image", "error", "message"),
+    [
+        ("not an image", TypeError, "numpy array"),
+        (np.zeros((32, 32, 3), np.float32), ValueError, "uint8"),
+        (np.zeros((32, 32), np.uint8), ValueError, r"\(H, W, 3\)"),
+        (np.zeros((32, 32, 4), np.uint8), ValueError, r"\(H, W, 3\)"),
+        (np.zeros((0, 32, 3), np.uint8), ValueError, "empty"),
+    ],
+)
+def test_bad_input_is_refused(detector: TorchPoseDetector, image: object, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         detector.detect(image)  # type: ignore[arg-type]
     with pytest.raises(error, match=f"image 1.*{message}"):
@@ -139,11 +141,14 @@ def test_blank_image_has_nobody(detector: TorchPoseDetector) -> None:
 # ------------------------------------------------------------------------------ settings
 
 
-@pytest.mark.parametrize(("precision", "message"), [
-    ("fp16", r"runs fp32, bf16 on cpu, not 'fp16'"),  # half precision is a CUDA thing
-    ("int8", r"runs fp32, bf16 on cpu, not 'int8'"),  # OpenVINO's, not torch's
-    ("fp8", r"not 'fp8'"),
-])
+@pytest.mark.parametrize(
+    ("precision", "message"),
+    [
+        ("fp16", r"runs fp32, bf16 on cpu, not 'fp16'"),  # half precision is a CUDA thing
+        ("int8", r"runs fp32, bf16 on cpu, not 'int8'"),  # OpenVINO's, not torch's
+        ("fp8", r"not 'fp8'"),
+    ],
+)
 def test_precision_the_cpu_cannot_run_is_refused(precision: str, message: str) -> None:
     """Refused before any weights load (so it says so even where the weights are missing)."""
     with pytest.raises(ValueError, match=message):
@@ -162,8 +167,15 @@ def test_cuda_without_cuda_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_create_detector_applies_the_config(detector: TorchPoseDetector) -> None:
-    config = PipelineConfig(backend="torch", device="cpu", precision="fp32", imgsz=320,
-                            person_threshold=0.4, nms_iou_threshold=0.6, detector_weights=str(detector.weights))
+    config = PipelineConfig(
+        backend="torch",
+        device="cpu",
+        precision="fp32",
+        imgsz=320,
+        person_threshold=0.4,
+        nms_iou_threshold=0.6,
+        detector_weights=str(detector.weights),
+    )
     made = create_detector(config)
     assert isinstance(made, TorchPoseDetector) and made.backend == "torch"
     assert (made.device.type, made.precision, made.imgsz) == ("cpu", "fp32", 320)

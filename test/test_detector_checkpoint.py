@@ -45,8 +45,7 @@ def test_cache_round_trip(weights: Path, tmp_path: Path, monkeypatch: pytest.Mon
     assert blob["yaml"] == first.yaml
 
     # The second load must come from the cache: make the pickle path unusable to prove it.
-    monkeypatch.setattr(ckpt_mod, "read_ultralytics_checkpoint",
-                        lambda p: pytest.fail("cache was not used"))
+    monkeypatch.setattr(ckpt_mod, "read_ultralytics_checkpoint", lambda p: pytest.fail("cache was not used"))
     second = load_checkpoint(weights)
     assert second.yaml == first.yaml
     assert second.state_dict.keys() == first.state_dict.keys()
@@ -54,8 +53,7 @@ def test_cache_round_trip(weights: Path, tmp_path: Path, monkeypatch: pytest.Mon
         assert torch.equal(second.state_dict[k], v), k
 
 
-def test_damaged_cache_is_rebuilt(weights: Path, tmp_path: Path,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_damaged_cache_is_rebuilt(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     load_checkpoint(weights)
     (cached,) = (tmp_path / "ros2_ctxpose").glob("*.pt")
@@ -90,7 +88,7 @@ def test_corrupt_file(weights: Path, tmp_path: Path, member: str) -> None:
     with zipfile.ZipFile(weights) as z:
         info = next(i for i in z.infolist() if i.filename.endswith(member))
     start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
-    data[start:start + 64] = bytes(range(64))
+    data[start : start + 64] = bytes(range(64))
     path = tmp_path / "corrupt.pt"
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match=f"corrupt.pt.*corrupt.*{member}"):
@@ -122,13 +120,12 @@ def test_non_pose_checkpoint_is_refused(tmp_path: Path) -> None:
 
 def test_record_getattr_is_restricted() -> None:
     """Ultralytics pickles ``getattr(Detect, "forward")``; anything else via getattr is refused."""
-    payload = (b"\x80\x02c__builtin__\ngetattr\nctorch\nSize\nX\x04\x00\x00\x00fromq\x00\x86R.")
+    payload = b"\x80\x02c__builtin__\ngetattr\nctorch\nSize\nX\x04\x00\x00\x00fromq\x00\x86R."
     with pytest.raises(pickle.UnpicklingError, match="refusing getattr"):
         ckpt_mod._RecordUnpickler(__import__("io").BytesIO(payload)).load()
 
 
-def test_missing_default_weights_names_the_install_command(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_default_weights_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)

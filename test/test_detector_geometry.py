@@ -13,26 +13,29 @@ from ros2_ctxpose.core.detector.postprocess import box_iou, nms, postprocess
 # ------------------------------------------------------------------------------ letterbox
 
 
-@pytest.mark.parametrize(("hw", "rect", "input_hw", "pad"), [
-    ((1080, 810), True, (640, 480), (0, 0)),  # bus.jpg: what Ultralytics' predict feeds
-    ((1080, 810), False, (640, 640), (80, 0)),
-    ((720, 1280), True, (384, 640), (0, 12)),  # 360 rows of image, 12 + 12 rows of padding
-    ((1002, 1000), True, (640, 640), (0, 0)),  # 639 columns + 1 column of padding on the right
-    ((100, 50), True, (640, 320), (0, 0)),  # small images are scaled up
-    ((1, 10000), True, (32, 640), (0, 15)),  # extreme aspect: the image stays one row tall
-])
-def test_letterbox_shapes(hw: tuple[int, int], rect: bool, input_hw: tuple[int, int],
-                          pad: tuple[int, int]) -> None:
+@pytest.mark.parametrize(
+    ("hw", "rect", "input_hw", "pad"),
+    [
+        ((1080, 810), True, (640, 480), (0, 0)),  # bus.jpg: what Ultralytics' predict feeds
+        ((1080, 810), False, (640, 640), (80, 0)),
+        ((720, 1280), True, (384, 640), (0, 12)),  # 360 rows of image, 12 + 12 rows of padding
+        ((1002, 1000), True, (640, 640), (0, 0)),  # 639 columns + 1 column of padding on the right
+        ((100, 50), True, (640, 320), (0, 0)),  # small images are scaled up
+        ((1, 10000), True, (32, 640), (0, 15)),  # extreme aspect: the image stays one row tall
+    ],
+)
+def test_letterbox_shapes(hw: tuple[int, int], rect: bool, input_hw: tuple[int, int], pad: tuple[int, int]) -> None:
     lb = Letterbox.fit(hw, 640, 32, rect=rect)
     assert lb.input_hw == input_hw and lb.pad_xy == pad
     out = lb.apply(np.zeros((*hw, 3), np.uint8))
     assert out.shape == (*input_hw, 3)
     if pad[0]:
-        assert (out[:, : pad[0]] == 114).all() and (out[:, pad[0]:-pad[0]] == 0).all()
+        assert (out[:, : pad[0]] == 114).all() and (out[:, pad[0] : -pad[0]] == 0).all()
 
 
-@pytest.mark.parametrize(("hw", "rect"), [((1080, 810), False), ((720, 1280), True), ((384, 640), True),
-                                         ((1002, 1000), True)])
+@pytest.mark.parametrize(
+    ("hw", "rect"), [((1080, 810), False), ((720, 1280), True), ((384, 640), True), ((1002, 1000), True)]
+)
 def test_letterbox_apply_into_a_used_slot_equals_apply(hw: tuple[int, int], rect: bool) -> None:
     """What the detector does with its reused input batch: the slot holds the last frame (here 7s
     everywhere) and must end up exactly as a fresh ``apply``, pad strips included."""
@@ -55,8 +58,7 @@ def test_letterbox_round_trip_and_grid() -> None:
     np.testing.assert_allclose(lb.to_original(lb.to_input(xy)), xy, atol=1e-9)
     np.testing.assert_allclose(lb.to_input(xy[:2]), [[0, 12], [640, 372]], atol=1e-9)
     # The whole network input spans [-1, 1]: image corners land inside by the padding.
-    np.testing.assert_allclose(lb.to_grid(xy[:2]), [[-1, -1 + 24 / 384], [1, 1 - 24 / 384]],
-                               atol=1e-9)
+    np.testing.assert_allclose(lb.to_grid(xy[:2]), [[-1, -1 + 24 / 384], [1, 1 - 24 / 384]], atol=1e-9)
     t = torch.tensor(xy, dtype=torch.float32, requires_grad=True)
     lb.to_grid(t).sum().backward()  # torch inputs stay differentiable
     assert t.grad is not None and torch.all(t.grad > 0)
@@ -75,8 +77,7 @@ def test_grid_addresses_the_same_point_on_every_stride() -> None:
     a linear ramp away from the borders)."""
     lb = Letterbox.fit((480, 640), 640, 32, rect=True)
     h, w = lb.input_hw
-    maps = [((torch.arange(w // s) + 0.5) * s).expand(1, 1, h // s, w // s).clone()
-            for s in (4, 8, 16, 32)]
+    maps = [((torch.arange(w // s) + 0.5) * s).expand(1, 1, h // s, w // s).clone() for s in (4, 8, 16, 32)]
     points = np.array([[100.0, 50.0], [320.0, 240.0], [500.5, 400.25]])
     grid = torch.from_numpy(lb.to_grid(points)).float()[None]
     for sampled in sample_features(maps, grid):
@@ -157,8 +158,12 @@ def test_sample_features_matches_manual_bilinear_and_is_differentiable() -> None
     x0, y0 = int(np.floor(x)), int(np.floor(y))
     ax, ay = x - x0, y - y0
     f = fmap[b]
-    manual = ((1 - ax) * (1 - ay) * f[:, y0, x0] + ax * (1 - ay) * f[:, y0, x0 + 1]
-              + (1 - ax) * ay * f[:, y0 + 1, x0] + ax * ay * f[:, y0 + 1, x0 + 1])
+    manual = (
+        (1 - ax) * (1 - ay) * f[:, y0, x0]
+        + ax * (1 - ay) * f[:, y0, x0 + 1]
+        + (1 - ax) * ay * f[:, y0 + 1, x0]
+        + ax * ay * f[:, y0 + 1, x0 + 1]
+    )
     torch.testing.assert_close(out[b, p], manual)
     assert torch.autograd.gradcheck(lambda g: sample_features([fmap], g)[0], (grid,))
 
@@ -195,7 +200,9 @@ def test_person_crops_read_the_maps_at_the_right_place_on_every_level() -> None:
     joints = torch.tensor([[[140.0, 130.0], [110.0, 70.0]]], dtype=torch.float64)
     people = crop_people(maps, lb, box, joints, sizes=(8, 8, 4, 4), margin=1.0)
     side = 140 * 0.4
-    np.testing.assert_allclose(people.boxes_input[0].numpy(), [56 - side / 2, 52 - side / 2, 56 + side / 2, 52 + side / 2])
+    np.testing.assert_allclose(
+        people.boxes_input[0].numpy(), [56 - side / 2, 52 - side / 2, 56 + side / 2, 52 + side / 2]
+    )
     for crop in people.crops[:2]:  # fine levels: bilinear on a linear map is exact inside the input
         n = crop.shape[-1]
         centres = 56 - side / 2 + (torch.arange(n, dtype=torch.float64) + 0.5) * side / n

@@ -53,12 +53,14 @@ def test_raw_head_output(detector: TorchPoseDetector, golden: dict[str, np.ndarr
     np.testing.assert_allclose(kpt[:, :, 2], kref[:, :, 2], atol=SCORE_ATOL, rtol=0)
     assert detector.feature_strides == (4, 8, 16, 32)
     for f, stride in zip(feats, detector.feature_strides):
-        np.testing.assert_allclose(f.numpy(), golden[f"raw:feat_stride{stride}"],
-                                   atol=FEATURE_ATOL, rtol=0, err_msg=f"stride {stride}")
+        np.testing.assert_allclose(
+            f.numpy(), golden[f"raw:feat_stride{stride}"], atol=FEATURE_ATOL, rtol=0, err_msg=f"stride {stride}"
+        )
 
 
-def _check_final_detections(detector: TorchPoseDetector, golden: dict[str, np.ndarray], images: Path,
-                            names: list[str]) -> None:
+def _check_final_detections(
+    detector: TorchPoseDetector, golden: dict[str, np.ndarray], images: Path, names: list[str]
+) -> None:
     box_err, kpt_err = [], []
     for name in names:
         image = cv2.imread(str(images / name))
@@ -71,36 +73,37 @@ def _check_final_detections(detector: TorchPoseDetector, golden: dict[str, np.nd
         ref_kpts = golden[f"{name}:keypoints_xyc"][match]
         box_err.append(np.abs(det.boxes_xyxy - ref_boxes[match]).ravel())
         kpt_err.append(np.abs(det.keypoints[..., :2] - ref_kpts[..., :2]).ravel())
-        np.testing.assert_allclose(det.boxes_xyxy, ref_boxes[match], atol=PIXEL_ATOL, rtol=0,
-                                   err_msg=name)
-        np.testing.assert_allclose(det.scores, golden[f"{name}:scores"][match], atol=SCORE_ATOL,
-                                   rtol=0, err_msg=name)
-        np.testing.assert_allclose(det.keypoints[..., :2], ref_kpts[..., :2], atol=PIXEL_ATOL,
-                                   rtol=0, err_msg=name)
-        np.testing.assert_allclose(det.keypoints[..., 2], ref_kpts[..., 2], atol=SCORE_ATOL,
-                                   rtol=0, err_msg=name)
+        np.testing.assert_allclose(det.boxes_xyxy, ref_boxes[match], atol=PIXEL_ATOL, rtol=0, err_msg=name)
+        np.testing.assert_allclose(det.scores, golden[f"{name}:scores"][match], atol=SCORE_ATOL, rtol=0, err_msg=name)
+        np.testing.assert_allclose(det.keypoints[..., :2], ref_kpts[..., :2], atol=PIXEL_ATOL, rtol=0, err_msg=name)
+        np.testing.assert_allclose(det.keypoints[..., 2], ref_kpts[..., 2], atol=SCORE_ATOL, rtol=0, err_msg=name)
     box_err, kpt_err = np.concatenate(box_err), np.concatenate(kpt_err)
-    print(f"\nparity over {len(names)} images: box |d| max {box_err.max():.2e} mean "
-          f"{box_err.mean():.2e} px; keypoint |d| max {kpt_err.max():.2e} mean {kpt_err.mean():.2e} px")
+    print(
+        f"\nparity over {len(names)} images: box |d| max {box_err.max():.2e} mean "
+        f"{box_err.mean():.2e} px; keypoint |d| max {kpt_err.max():.2e} mean {kpt_err.mean():.2e} px"
+    )
 
 
-def test_final_detections_match_the_coco_images(detector: TorchPoseDetector, golden: dict[str, np.ndarray],
-                                                images: Path) -> None:
+def test_final_detections_match_the_coco_images(
+    detector: TorchPoseDetector, golden: dict[str, np.ndarray], images: Path
+) -> None:
     """The fast loop's share of the parity check: the two COCO photos (4 and 2 people, portrait
     and landscape, so both letterbox paddings)."""
     _check_final_detections(detector, golden, images, ["coco/bus.jpg", "coco/zidane.jpg"])
 
 
 @pytest.mark.slow
-def test_final_detections_match_every_golden_image(detector: TorchPoseDetector, golden: dict[str, np.ndarray],
-                                                   images: Path) -> None:
+def test_final_detections_match_every_golden_image(
+    detector: TorchPoseDetector, golden: dict[str, np.ndarray], images: Path
+) -> None:
     files = _golden_files(golden)
     assert len(files) == 13
     _check_final_detections(detector, golden, images, files)
 
 
-def test_cpu_bf16_stays_close_to_the_original(detector: TorchPoseDetector, golden: dict[str, np.ndarray],
-                                              images: Path) -> None:
+def test_cpu_bf16_stays_close_to_the_original(
+    detector: TorchPoseDetector, golden: dict[str, np.ndarray], images: Path
+) -> None:
     """The opt-in bf16 CPU path trades exactness for speed; it must still find the same people
     with keypoints a few pixels from the original (measured here: 1-2 px mean)."""
     bf16 = TorchPoseDetector(detector.weights, device="cpu", precision="bf16")

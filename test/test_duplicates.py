@@ -10,10 +10,8 @@ from ros2_ctxpose.core.duplicates import distinct_people
 
 def _person(x0: float, height: float = 400.0) -> tuple[np.ndarray, np.ndarray]:
     """A standing person's COCO-17 keypoints (all seen) and box, left edge at ``x0`` pixels."""
-    rel_y = np.array([0.05, 0.04, 0.04, 0.05, 0.05, 0.2, 0.2, 0.35, 0.35, 0.5, 0.5,
-                      0.52, 0.52, 0.75, 0.75, 0.97, 0.97])
-    rel_x = np.array([0.5, 0.45, 0.55, 0.4, 0.6, 0.25, 0.75, 0.2, 0.8, 0.15, 0.85,
-                      0.35, 0.65, 0.35, 0.65, 0.35, 0.65])
+    rel_y = np.array([0.05, 0.04, 0.04, 0.05, 0.05, 0.2, 0.2, 0.35, 0.35, 0.5, 0.5, 0.52, 0.52, 0.75, 0.75, 0.97, 0.97])
+    rel_x = np.array([0.5, 0.45, 0.55, 0.4, 0.6, 0.25, 0.75, 0.2, 0.8, 0.15, 0.85, 0.35, 0.65, 0.35, 0.65, 0.35, 0.65])
     width = 0.4 * height
     kp = np.stack([x0 + rel_x * width, 50 + rel_y * height, np.full(17, 0.9)], -1)
     return kp, np.array([x0, 50, x0 + width, 50 + height])

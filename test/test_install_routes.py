@@ -22,8 +22,9 @@ def _pip_route_packages() -> list[str]:
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run `python -c code` from the repository root, as `python -m pytest` and users do."""
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_pip_route_ships_the_whole_core_and_cli_but_no_ros_layer() -> None:
@@ -49,8 +50,10 @@ def test_ros_layer_without_built_messages_names_every_copy_and_the_fix() -> None
 
 @pytest.mark.usefixtures("ctxpose_messages")
 def test_working_tree_code_runs_with_the_overlay_messages() -> None:
-    result = _python("import ros2_ctxpose, ros2_ctxpose.core.skeleton, ros2_ctxpose.msg as m; "
-                     "print(ros2_ctxpose.core.skeleton.__file__); print(m.__file__)")
+    result = _python(
+        "import ros2_ctxpose, ros2_ctxpose.core.skeleton, ros2_ctxpose.msg as m; "
+        "print(ros2_ctxpose.core.skeleton.__file__); print(m.__file__)"
+    )
     assert result.returncode == 0, result.stderr
     core_file, msg_file = map(Path, result.stdout.split())
     assert core_file == REPO / "ros2_ctxpose" / "core" / "skeleton.py"  # the working tree wins

@@ -27,17 +27,18 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("launch", reason="launch is not installed (it ships with a ROS 2 distribution, not the PyPI wheels)")
+pytest.importorskip(
+    "launch", reason="launch is not installed (it ships with a ROS 2 distribution, not the PyPI wheels)"
+)
 pytest.importorskip("launch_ros", reason="launch_ros is not installed (it ships with a ROS 2 distribution)")
 pytest.importorskip("ros2_ctxpose.msg", reason="the colcon-built messages are missing: run `bash scripts/test.sh`")
 
 import yaml  # noqa: E402
+from launch import LaunchContext  # noqa: E402
 from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler  # noqa: E402
 from launch_ros.actions import LifecycleNode, Node  # noqa: E402
 from launch_ros.events.lifecycle import ChangeState, StateTransition  # noqa: E402
 from lifecycle_msgs.msg import State, Transition, TransitionEvent  # noqa: E402
-
-from launch import LaunchContext  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / "launch" / "pose3d.launch.py"
@@ -55,11 +56,13 @@ def evaluate(module, monkeypatch, installed: tuple[str, ...] = (), **arguments: 
     """The actions the launch file's OpaqueFunction returns for ``arguments`` (defaults otherwise),
     as if the packages in ``installed`` were installed too."""
     real = module.executable_found
-    monkeypatch.setattr(module, "executable_found",
-                        lambda package, executable: package in installed or real(package, executable))
+    monkeypatch.setattr(
+        module, "executable_found", lambda package, executable: package in installed or real(package, executable)
+    )
     context = LaunchContext()
-    declared = {a.name: a for a in module.generate_launch_description().entities
-                if isinstance(a, DeclareLaunchArgument)}
+    declared = {
+        a.name: a for a in module.generate_launch_description().entities if isinstance(a, DeclareLaunchArgument)
+    }
     unknown = set(arguments) - set(declared)
     assert not unknown, f"not launch arguments: {unknown}"
     for name, argument in declared.items():
@@ -88,8 +91,12 @@ def expanded(node: Node) -> dict[str, Any]:
             files.append(argument)
         for values in yaml.safe_load(Path(argument).read_text()).values():  # {node key: {ros__parameters: ...}}
             params.update(values.get("ros__parameters", {}))
-    return {"namespace": node.expanded_node_namespace, "remaps": dict(node.expanded_remapping_rules or []),
-            "params": params, "files": files}
+    return {
+        "namespace": node.expanded_node_namespace,
+        "remaps": dict(node.expanded_remapping_rules or []),
+        "params": params,
+        "files": files,
+    }
 
 
 def transitions_emitted(actions: list) -> list[int]:
@@ -102,8 +109,12 @@ def on_transition(actions: list, start: str, goal: str) -> list:
     msg = TransitionEvent(start_state=State(label=start), goal_state=State(label=goal))
     event = StateTransition(action=pose3d, msg=msg)
     context = LaunchContext()
-    return [entity for a in actions if isinstance(a, RegisterEventHandler) and a.event_handler.matches(event)
-            for entity in a.event_handler.handle(event, context) or []]
+    return [
+        entity
+        for a in actions
+        if isinstance(a, RegisterEventHandler) and a.event_handler.matches(event)
+        for entity in a.event_handler.handle(event, context) or []
+    ]
 
 
 def test_default_brings_up_the_lifecycle_node_remapped_onto_camera_topics(launch_module, monkeypatch) -> None:
@@ -114,16 +125,20 @@ def test_default_brings_up_the_lifecycle_node_remapped_onto_camera_topics(launch
     assert isinstance(pose3d, LifecycleNode)
     node = expanded(pose3d)
     assert node["namespace"] == "/"
-    assert node["remaps"] == {"image": "camera/image_raw", "camera_info": "camera/camera_info",
-                              "depth": "camera/aligned_depth_to_color/image_raw"}
+    assert node["remaps"] == {
+        "image": "camera/image_raw",
+        "camera_info": "camera/camera_info",
+        "depth": "camera/aligned_depth_to_color/image_raw",
+    }
     # The launch drives it to active: configure now, activate once configuring reached inactive.
     assert transitions_emitted(actions) == [Transition.TRANSITION_CONFIGURE]
     assert transitions_emitted(on_transition(actions, "configuring", "inactive")) == [Transition.TRANSITION_ACTIVATE]
     assert on_transition(actions, "activating", "active") == []
 
 
-@pytest.mark.parametrize("start,goal", [("configuring", "unconfigured"), ("activating", "inactive"),
-                                        ("configuring", "errorprocessing")])
+@pytest.mark.parametrize(
+    "start,goal", [("configuring", "unconfigured"), ("activating", "inactive"), ("configuring", "errorprocessing")]
+)
 def test_a_failed_transition_ends_the_launch(launch_module, monkeypatch, start: str, goal: str) -> None:
     """configure failing (e.g. device:=cuda without CUDA) must not leave the camera running alone."""
     reaction = on_transition(evaluate(launch_module, monkeypatch, camera="demo"), start, goal)
@@ -147,25 +162,42 @@ def test_params_file_wins_unless_an_argument_is_given(launch_module, monkeypatch
 
 
 def test_use_sim_time_goes_to_every_node_when_given(launch_module, monkeypatch) -> None:
-    started = nodes(evaluate(launch_module, monkeypatch, installed=("rviz2",), camera="demo", rviz="true",
-                             use_sim_time="true"))
+    started = nodes(
+        evaluate(launch_module, monkeypatch, installed=("rviz2",), camera="demo", rviz="true", use_sim_time="true")
+    )
     assert set(started) == {"pose3d_node", "demo_publisher", "rviz2"}
     for name, node in started.items():
         assert expanded(node)["params"].get("use_sim_time") is True, name
 
 
-@pytest.mark.parametrize("camera,driver,image,depth", [
-    ("demo", "demo_publisher", "camera/image_raw", "camera/aligned_depth_to_color/image_raw"),
-    ("v4l2", "v4l2_camera_node", "camera/image_raw", "camera/aligned_depth_to_color/image_raw"),
-    ("usb_cam", "usb_cam_node_exe", "camera/image_raw", "camera/aligned_depth_to_color/image_raw"),
-    ("realsense", "realsense2_camera_node", "camera/camera/color/image_raw",
-     "camera/camera/aligned_depth_to_color/image_raw"),
-])
-def test_camera_bringup_remaps_the_node_onto_the_driver(launch_module, monkeypatch, camera: str, driver: str,
-                                                        image: str, depth: str) -> None:
+@pytest.mark.parametrize(
+    "camera,driver,image,depth",
+    [
+        ("demo", "demo_publisher", "camera/image_raw", "camera/aligned_depth_to_color/image_raw"),
+        ("v4l2", "v4l2_camera_node", "camera/image_raw", "camera/aligned_depth_to_color/image_raw"),
+        ("usb_cam", "usb_cam_node_exe", "camera/image_raw", "camera/aligned_depth_to_color/image_raw"),
+        (
+            "realsense",
+            "realsense2_camera_node",
+            "camera/camera/color/image_raw",
+            "camera/camera/aligned_depth_to_color/image_raw",
+        ),
+    ],
+)
+def test_camera_bringup_remaps_the_node_onto_the_driver(
+    launch_module, monkeypatch, camera: str, driver: str, image: str, depth: str
+) -> None:
     package = launch_module.DRIVERS[camera][0]
-    started = nodes(evaluate(launch_module, monkeypatch, installed=(package,), camera=camera, namespace="robot1",
-                             video_device="/dev/video4"))
+    started = nodes(
+        evaluate(
+            launch_module,
+            monkeypatch,
+            installed=(package,),
+            camera=camera,
+            namespace="robot1",
+            video_device="/dev/video4",
+        )
+    )
     assert set(started) == {"pose3d_node", driver}
     node, camera_node = expanded(started["pose3d_node"]), expanded(started[driver])
     assert node["namespace"] == "/robot1" and camera_node["namespace"] == "/robot1/camera"
@@ -183,20 +215,27 @@ def test_demo_true_is_camera_demo(launch_module, monkeypatch) -> None:
 
 
 def test_explicit_topics_replace_the_camera_ones(launch_module, monkeypatch) -> None:
-    node = expanded(nodes(evaluate(launch_module, monkeypatch, image="/front/color/image_raw",
-                                   camera_info="/front/color/camera_info"))["pose3d_node"])
+    node = expanded(
+        nodes(
+            evaluate(launch_module, monkeypatch, image="/front/color/image_raw", camera_info="/front/color/camera_info")
+        )["pose3d_node"]
+    )
     assert node["remaps"]["image"] == "/front/color/image_raw"
     assert node["remaps"]["camera_info"] == "/front/color/camera_info"
 
 
-@pytest.mark.parametrize("arguments,missing", [
-    ({"camera": "v4l2"}, "v4l2_camera"),
-    ({"camera": "usb_cam"}, "usb_cam"),
-    ({"camera": "realsense"}, "realsense2_camera"),
-    ({"camera": "demo", "rviz": "true"}, "rviz2"),
-])
-def test_missing_packages_stop_the_launch_before_anything_starts(launch_module, monkeypatch, arguments: dict,
-                                                                 missing: str) -> None:
+@pytest.mark.parametrize(
+    "arguments,missing",
+    [
+        ({"camera": "v4l2"}, "v4l2_camera"),
+        ({"camera": "usb_cam"}, "usb_cam"),
+        ({"camera": "realsense"}, "realsense2_camera"),
+        ({"camera": "demo", "rviz": "true"}, "rviz2"),
+    ],
+)
+def test_missing_packages_stop_the_launch_before_anything_starts(
+    launch_module, monkeypatch, arguments: dict, missing: str
+) -> None:
     """rviz2 is optional; a driver may not be installed. Before: rviz:=true without rviz2 started the
     node and the camera, then failed, and left them running."""
     if launch_module.package_prefix(missing) is not None:
@@ -233,9 +272,13 @@ RUNNER = textwrap.dedent("""
 
 def run_launch(tmp_path: Path, *arguments: str) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / "launch.log"
-    process = subprocess.Popen([sys.executable, "-c", RUNNER, str(LAUNCH_FILE), *arguments], stdout=log.open("w"),
-                               stderr=subprocess.STDOUT, start_new_session=True,
-                               env=dict(os.environ, PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0"))
+    process = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, str(LAUNCH_FILE), *arguments],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0"),
+    )
     return process, log
 
 

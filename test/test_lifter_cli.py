@@ -16,8 +16,20 @@ from ros2_ctxpose.training.evaluate_h36m import noise_ablation
 from ros2_ctxpose.training.synthetic_2d import DetectorNoise
 
 #: A model and data small enough for a training run of a few seconds.
-TINY = ["--train-stride", "400", "--val-stride", "1000", "--dim", "16", "--depth", "1", "--heads", "2",
-        "--threads", "1"]
+TINY = [
+    "--train-stride",
+    "400",
+    "--val-stride",
+    "1000",
+    "--dim",
+    "16",
+    "--depth",
+    "1",
+    "--heads",
+    "2",
+    "--threads",
+    "1",
+]
 
 
 @pytest.fixture
@@ -129,7 +141,9 @@ def fake_renders(root: Path, people: int = 40, seed: int = 0) -> Path:
 
     cfg = LifterConfig()
     g = np.random.default_rng(seed)
-    crop_shapes = {f"crop_l{i}": (c, s, s) for i, (c, s) in enumerate(zip(cfg.context_channels, cfg.context_crop_sizes))}
+    crop_shapes = {
+        f"crop_l{i}": (c, s, s) for i, (c, s) in enumerate(zip(cfg.context_channels, cfg.context_crop_sizes))
+    }
     rows = []
     for _ in range(people):
         row = {name: np.zeros(crop_shapes.get(name, shape), dtype) for name, (dtype, shape) in FIELDS.items()}
@@ -140,8 +154,12 @@ def fake_renders(root: Path, people: int = 40, seed: int = 0) -> Path:
         row["target_cam"] = g.standard_normal((17, 3)) * 0.3 + [0, 0, 4]
         rows.append(row)
     for shard in range(2):
-        write_shard(root, shard, rows[shard::2], {"settings": {"crop_sizes": list(cfg.context_crop_sizes),
-                                                               "crop_margin": cfg.context_crop_margin}})
+        write_shard(
+            root,
+            shard,
+            rows[shard::2],
+            {"settings": {"crop_sizes": list(cfg.context_crop_sizes), "crop_margin": cfg.context_crop_margin}},
+        )
     return root
 
 
@@ -156,9 +174,27 @@ def test_render_runs_with_and_without_context_differ_only_in_the_context_branch(
     (tmp_path / "init" / "final.pt").rename(start)
     finals = {}
     for flag in ("--no-context", "--context"):
-        args = p.parse_args(["train", "--out", str(tmp_path / flag), "--init", str(start), "--renders", str(renders),
-                             "--steps", "3", "--batch-size", "16", "--eval-every", "3", "--val-renders", str(renders),
-                             flag, *TINY])
+        args = p.parse_args(
+            [
+                "train",
+                "--out",
+                str(tmp_path / flag),
+                "--init",
+                str(start),
+                "--renders",
+                str(renders),
+                "--steps",
+                "3",
+                "--batch-size",
+                "16",
+                "--eval-every",
+                "3",
+                "--val-renders",
+                str(renders),
+                flag,
+                *TINY,
+            ]
+        )
         assert args.func(args) == 0
         finals[flag] = load_lifter(tmp_path / flag / "final.pt")
     before = load_lifter(start)
@@ -179,9 +215,29 @@ def test_frozen_geometry_trains_only_the_depth_context(h36m: None, tmp_path: Pat
     p = parser()
     init = p.parse_args(["train", "--out", str(tmp_path / "init"), "--steps", "1", "--batch-size", "8", *TINY])
     assert init.func(init) == 0
-    args = p.parse_args(["train", "--out", str(tmp_path / "frozen"), "--init", str(tmp_path / "init" / "final.pt"),
-                         "--renders", str(renders), "--render-fraction", "1.0", "--context", "--context-depth-only",
-                         "--no-train-geometry", "--steps", "3", "--batch-size", "16", "--eval-every", "3", *TINY])
+    args = p.parse_args(
+        [
+            "train",
+            "--out",
+            str(tmp_path / "frozen"),
+            "--init",
+            str(tmp_path / "init" / "final.pt"),
+            "--renders",
+            str(renders),
+            "--render-fraction",
+            "1.0",
+            "--context",
+            "--context-depth-only",
+            "--no-train-geometry",
+            "--steps",
+            "3",
+            "--batch-size",
+            "16",
+            "--eval-every",
+            "3",
+            *TINY,
+        ]
+    )
     assert args.func(args) == 0
     before, after = load_lifter(tmp_path / "init" / "final.pt"), load_lifter(tmp_path / "frozen" / "final.pt")
     assert after.config.context_trained and after.config.context_depth_only

@@ -14,12 +14,27 @@ from ros2_ctxpose.training.synthetic_2d import DetectorNoise, coco_points_3d, de
 from ros2_ctxpose.training.virtual_camera import VirtualCameraRanges, in_view, sample_virtual_cameras
 
 #: A standing person in the H36M world frame (z up, metres), pelvis 0.95 m above the floor.
-STANDING = torch.tensor([
-    [0.0, 0.0, 0.95], [-0.13, 0.0, 0.95], [-0.13, 0.0, 0.5], [-0.13, 0.0, 0.07], [0.13, 0.0, 0.95],
-    [0.13, 0.0, 0.5], [0.13, 0.0, 0.07], [0.0, 0.0, 1.2], [0.0, 0.0, 1.45], [0.0, -0.05, 1.6],
-    [0.0, 0.0, 1.75], [0.18, 0.0, 1.42], [0.2, 0.0, 1.15], [0.2, 0.0, 0.9], [-0.18, 0.0, 1.42],
-    [-0.2, 0.0, 1.15], [-0.2, 0.0, 0.9],
-])
+STANDING = torch.tensor(
+    [
+        [0.0, 0.0, 0.95],
+        [-0.13, 0.0, 0.95],
+        [-0.13, 0.0, 0.5],
+        [-0.13, 0.0, 0.07],
+        [0.13, 0.0, 0.95],
+        [0.13, 0.0, 0.5],
+        [0.13, 0.0, 0.07],
+        [0.0, 0.0, 1.2],
+        [0.0, 0.0, 1.45],
+        [0.0, -0.05, 1.6],
+        [0.0, 0.0, 1.75],
+        [0.18, 0.0, 1.42],
+        [0.2, 0.0, 1.15],
+        [0.2, 0.0, 0.9],
+        [-0.18, 0.0, 1.42],
+        [-0.2, 0.0, 1.15],
+        [-0.2, 0.0, 0.9],
+    ]
+)
 
 
 def test_real_camera_projection_reproduces_annotated_h36m_frames(shared_data) -> None:
@@ -90,12 +105,16 @@ def test_exact_2d_is_the_pinhole_projection_with_full_confidence() -> None:
 def test_coco_offsets_rotate_with_the_body() -> None:
     cam = STANDING.unsqueeze(0)[:, :, [0, 2, 1]] * torch.tensor([1.0, -1.0, 1.0]) + torch.tensor([0.0, 0.0, 4.0])
     angle = 0.8
-    R = torch.tensor([[math.cos(angle), 0.0, math.sin(angle)], [0.0, 1.0, 0.0], [-math.sin(angle), 0.0, math.cos(angle)]])
+    R = torch.tensor(
+        [[math.cos(angle), 0.0, math.sin(angle)], [0.0, 1.0, 0.0], [-math.sin(angle), 0.0, math.cos(angle)]]
+    )
     torch.testing.assert_close(coco_points_3d(cam @ R.T), coco_points_3d(cam) @ R.T)
 
 
 def test_detector_like_noise_truncation_and_reproducibility() -> None:
-    cam = (STANDING.unsqueeze(0)[:, :, [0, 2, 1]] * torch.tensor([1.0, -1.0, 1.0]) + torch.tensor([0.0, 1.0, 4.0])).expand(500, 17, 3)
+    cam = (
+        STANDING.unsqueeze(0)[:, :, [0, 2, 1]] * torch.tensor([1.0, -1.0, 1.0]) + torch.tensor([0.0, 1.0, 4.0])
+    ).expand(500, 17, 3)
     bounds = torch.tensor([-0.5, -0.5, 0.5, 0.15]).expand(500, 4)  # the image ends above the knees
     coco = coco_points_3d(cam)
     exact, _ = detector_like(coco, bounds, None)

@@ -35,4 +35,11 @@ def test_pa_mpjpe_does_not_undo_a_mirror_image() -> None:
     mirrored = gt * torch.tensor([-1.0, 1.0, 1.0])
     assert pa_mpjpe(mirrored, gt).item() > 0.05
     aligned = procrustes_align(mirrored.double(), gt.double())
-    assert torch.linalg.det(torch.linalg.lstsq(mirrored[0].double() - mirrored[0].double().mean(0), aligned[0] - aligned[0].mean(0)).solution) > 0
+    assert (
+        torch.linalg.det(
+            torch.linalg.lstsq(
+                mirrored[0].double() - mirrored[0].double().mean(0), aligned[0] - aligned[0].mean(0)
+            ).solution
+        )
+        > 0
+    )

@@ -17,18 +17,22 @@ WEIGHTS = resources.files("ros2_ctxpose.core.lifter") / "weights" / "ctxpose_lif
 
 #: Plausible adult lengths (m) of the H36M-17 bones, generous: a sane skeleton, not an accurate one.
 ADULT_BONE_RANGES_M: dict[tuple[str, str], tuple[float, float]] = {
-    ("pelvis", "spine"): (0.15, 0.35), ("spine", "thorax"): (0.15, 0.35),
-    ("thorax", "neck_nose"): (0.05, 0.25), ("neck_nose", "head_top"): (0.07, 0.25),
+    ("pelvis", "spine"): (0.15, 0.35),
+    ("spine", "thorax"): (0.15, 0.35),
+    ("thorax", "neck_nose"): (0.05, 0.25),
+    ("neck_nose", "head_top"): (0.07, 0.25),
 }
 for _side in ("left", "right"):
-    ADULT_BONE_RANGES_M.update({
-        ("pelvis", f"{_side}_hip"): (0.08, 0.20),
-        (f"{_side}_hip", f"{_side}_knee"): (0.30, 0.55),
-        (f"{_side}_knee", f"{_side}_ankle"): (0.30, 0.55),
-        ("thorax", f"{_side}_shoulder"): (0.10, 0.25),
-        (f"{_side}_shoulder", f"{_side}_elbow"): (0.20, 0.40),
-        (f"{_side}_elbow", f"{_side}_wrist"): (0.18, 0.35),
-    })
+    ADULT_BONE_RANGES_M.update(
+        {
+            ("pelvis", f"{_side}_hip"): (0.08, 0.20),
+            (f"{_side}_hip", f"{_side}_knee"): (0.30, 0.55),
+            (f"{_side}_knee", f"{_side}_ankle"): (0.30, 0.55),
+            ("thorax", f"{_side}_shoulder"): (0.10, 0.25),
+            (f"{_side}_shoulder", f"{_side}_elbow"): (0.20, 0.40),
+            (f"{_side}_elbow", f"{_side}_wrist"): (0.18, 0.35),
+        }
+    )
 
 
 def test_shipped_weights_are_small_plain_tensors() -> None:

@@ -23,8 +23,7 @@ def two_people():  # noqa: ANN201  (the message class exists only once the messa
     from ros2_ctxpose.msg import Skeleton3D, Skeleton3DArray
 
     def person(k: int) -> Skeleton3D:
-        joints = [Point(x=0.1 * (j + 1) + k, y=-0.05 * (j + 1) - k, z=3.0 + 0.01 * j + k)
-                  for j in range(len(H36M17))]
+        joints = [Point(x=0.1 * (j + 1) + k, y=-0.05 * (j + 1) - k, z=3.0 + 0.01 * j + k) for j in range(len(H36M17))]
         return Skeleton3D(
             id=7 + k,
             score=0.5 + 0.25 * k,

@@ -79,8 +79,9 @@ class Client:
     image_pub: Any
     info_pub: Any
     depth_pub: Any = None
-    received: dict[str, list] = field(default_factory=lambda: {"pose": [], "tf": [], "markers": [], "overlay": [],
-                                                               "diag": []})
+    received: dict[str, list] = field(
+        default_factory=lambda: {"pose": [], "tf": [], "markers": [], "overlay": [], "diag": []}
+    )
 
     def collect(self, key: str) -> Callable[[Any], None]:
         return self.received[key].append
@@ -88,8 +89,9 @@ class Client:
     def now(self):
         return self.node.get_clock().now().to_msg()
 
-    def publish(self, msg: Image, stamp, *, with_info: bool = True, depth: Image | None = None,
-                info_fields: dict | None = None) -> None:
+    def publish(
+        self, msg: Image, stamp, *, with_info: bool = True, depth: Image | None = None, info_fields: dict | None = None
+    ) -> None:
         msg.header = Header(stamp=stamp, frame_id=FRAME_ID)
         if with_info:
             info = camera_info_for(msg.width, msg.height, HFOV_DEG, msg.header)
@@ -103,17 +105,29 @@ class Client:
 
     def find(self, key: str, stamp) -> list:
         """Messages on ``key`` whose header (or first transform's header) has ``stamp``."""
+
         def header(m):
             if isinstance(m, TFMessage):
                 return m.transforms[0].header if m.transforms else None
             if isinstance(m, MarkerArray):
                 return m.markers[0].header if m.markers else None
             return m.header
-        return [m for m in list(self.received[key]) if (h := header(m)) is not None
-                and _stamp_key(h.stamp) == _stamp_key(stamp)]
 
-    def result(self, msg: Image, *, with_info: bool = True, depth: Image | None = None,
-               timeout: float = RESULT_TIMEOUT_S, info_fields: dict | None = None) -> Skeleton3DArray:
+        return [
+            m
+            for m in list(self.received[key])
+            if (h := header(m)) is not None and _stamp_key(h.stamp) == _stamp_key(stamp)
+        ]
+
+    def result(
+        self,
+        msg: Image,
+        *,
+        with_info: bool = True,
+        depth: Image | None = None,
+        timeout: float = RESULT_TIMEOUT_S,
+        info_fields: dict | None = None,
+    ) -> Skeleton3DArray:
         """Publish ``msg`` (re-sent every 5 s, in case a best-effort sample is lost) and wait for its result."""
         stamp = self.now()
         deadline = time.monotonic() + timeout
@@ -133,6 +147,7 @@ class Client:
 
         def statuses() -> list:
             return [st for m in list(self.received["diag"]) for st in m.status if st.name == name]
+
         count = len(statuses())
         wait_until(lambda: len(statuses()) > count, 5.0, f"no /diagnostics from {name} within 5 s")
         return {kv.key: kv.value for kv in statuses()[-1].values}
@@ -175,13 +190,24 @@ def footage() -> list[np.ndarray]:
 
 
 #: The node's fixed input names remapped onto a camera driver's (as the launch file does).
-CAMERA_REMAPS = ("image:=camera/image_raw", "camera_info:=camera/camera_info",
-                 "depth:=camera/aligned_depth_to_color/image_raw")
+CAMERA_REMAPS = (
+    "image:=camera/image_raw",
+    "camera_info:=camera/camera_info",
+    "depth:=camera/aligned_depth_to_color/image_raw",
+)
 
 
 def start_node(log_path: Path, namespace: str, *params: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "ros2_ctxpose.ros.node", "--ros-args",
-               "--params-file", str(REPO / "config" / "pose3d.yaml"), "-r", f"__ns:={namespace}"]
+    command = [
+        sys.executable,
+        "-m",
+        "ros2_ctxpose.ros.node",
+        "--ros-args",
+        "--params-file",
+        str(REPO / "config" / "pose3d.yaml"),
+        "-r",
+        f"__ns:={namespace}",
+    ]
     for remap in CAMERA_REMAPS:
         command += ["-r", remap]
     for param in params:
@@ -235,13 +261,18 @@ def lifecycle_state(node: Node, namespace: str) -> str:
     return call(node, GetState, f"{namespace}/pose3d_node/get_state", GetState.Request()).current_state.label
 
 
-def connect(context: Context, namespace: str, node_process, activate: bool = True) -> tuple[Client, SingleThreadedExecutor]:
+def connect(
+    context: Context, namespace: str, node_process, activate: bool = True
+) -> tuple[Client, SingleThreadedExecutor]:
     """A client in ``namespace``, spinning in a thread, once the node there is up (and, with
     ``activate``, configured and activated through its lifecycle services, as the launch file does)."""
     node = Node("pose3d_test_client", namespace=namespace, context=context)
     reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    client = Client(node, node.create_publisher(Image, "camera/image_raw", QoSProfile(depth=2)),
-                    node.create_publisher(CameraInfo, "camera/camera_info", QoSProfile(depth=2)))
+    client = Client(
+        node,
+        node.create_publisher(Image, "camera/image_raw", QoSProfile(depth=2)),
+        node.create_publisher(CameraInfo, "camera/camera_info", QoSProfile(depth=2)),
+    )
     node.create_subscription(Skeleton3DArray, "human/pose3d", client.collect("pose"), reliable)
     node.create_subscription(MarkerArray, "human/pose3d/markers", client.collect("markers"), reliable)
     node.create_subscription(Image, "human/pose3d/image", client.collect("overlay"), QoSProfile(depth=2))
@@ -355,12 +386,16 @@ def test_without_camera_info_the_scale_is_flagged_unknown(played: Played) -> Non
     assert all(s.root_source == Skeleton3D.ROOT_SCALE_UNKNOWN for s in people)
 
 
-@pytest.mark.parametrize("fields,logged,root_source", [
-    ({"d": [0.01, -0.01, 0.0]}, "zero-padded", Skeleton3D.ROOT_FROM_INTRINSICS),     # 3 coefficients
-    ({"k": [1e300, 0.0, 442.0, 0.0, 1e300, 248.0, 0.0, 0.0, 1.0]}, "unusable", Skeleton3D.ROOT_SCALE_UNKNOWN),
-])
-def test_odd_camera_info_is_padded_or_refused_and_said_once(client: Client, footage: list[np.ndarray], node_process,
-                                                            fields: dict, logged: str, root_source: int) -> None:
+@pytest.mark.parametrize(
+    "fields,logged,root_source",
+    [
+        ({"d": [0.01, -0.01, 0.0]}, "zero-padded", Skeleton3D.ROOT_FROM_INTRINSICS),  # 3 coefficients
+        ({"k": [1e300, 0.0, 442.0, 0.0, 1e300, 248.0, 0.0, 0.0, 1.0]}, "unusable", Skeleton3D.ROOT_SCALE_UNKNOWN),
+    ],
+)
+def test_odd_camera_info_is_padded_or_refused_and_said_once(
+    client: Client, footage: list[np.ndarray], node_process, fields: dict, logged: str, root_source: int
+) -> None:
     """CameraInfo with 3 distortion coefficients is padded, with an absurd K refused for the assumed
     field of view: the node says so once (not with every frame, nor every WARN_PERIOD_S) and goes on."""
     log = node_process[1]
@@ -404,8 +439,9 @@ def test_tf_has_a_body_frame_per_person_and_rep155_joint_frames(client: Client, 
 
 def test_markers_per_person_with_lifetime_and_stable_colour(client: Client, played: Played) -> None:
     for _, result in played.sent[-3:]:
-        arrays = wait_until(lambda result=result: client.find("markers", result.header.stamp), 10.0,
-                            "no markers for a frame")
+        arrays = wait_until(
+            lambda result=result: client.find("markers", result.header.stamp), 10.0, "no markers for a frame"
+        )
         markers = {(m.ns, m.type): m for m in arrays[0].markers}
         assert len(markers) == 2 * len(result.skeletons)
         for s in result.skeletons:
@@ -494,8 +530,9 @@ def test_invalid_parameters_are_refused_over_the_service(client: Client, node_pr
     assert node_process[0].poll() is None, node_log(node_process)
 
 
-def test_fast_camera_drops_frames_and_keeps_latency_bounded(client: Client, played: Played,
-                                                            footage: list[np.ndarray]) -> None:
+def test_fast_camera_drops_frames_and_keeps_latency_bounded(
+    client: Client, played: Played, footage: list[np.ndarray]
+) -> None:
     """60 Hz into a model that takes far longer per frame: newest-only processing keeps latency flat.
 
     A queue would make latency grow with every frame (hundreds of frames x the inference time); with
@@ -524,8 +561,10 @@ def test_fast_camera_drops_frames_and_keeps_latency_bounded(client: Client, play
     assert results, "no results during the burst"
     assert len(results) < len(stamps) / 2, f"{len(results)} results for {len(stamps)} frames: frames were queued"
     assert dropped > 0, "no dropped frames reported in /diagnostics"
-    assert max(latencies) < bound, (f"latency {max(latencies):.2f} s over the bound {bound:.2f} s "
-                                    f"(one-at-a-time latencies {statistics.median(single):.2f} s median)")
+    assert max(latencies) < bound, (
+        f"latency {max(latencies):.2f} s over the bound {bound:.2f} s "
+        f"(one-at-a-time latencies {statistics.median(single):.2f} s median)"
+    )
 
 
 def test_max_input_rate_drops_frames_on_arrival_before_decoding(client: Client, played: Played) -> None:
@@ -563,8 +602,9 @@ def depth_client(ros_context, tmp_path_factory, ros_environment, footage):
     process = start_node(log_path, namespace, "use_depth:=true", "depth_wait_s:=1.0", "autostart:=true")
     try:
         client, executor = connect(ros_context, namespace, (process, log_path), activate=False)
-        client.depth_pub = client.node.create_publisher(Image, "camera/aligned_depth_to_color/image_raw",
-                                                        QoSProfile(depth=2))
+        client.depth_pub = client.node.create_publisher(
+            Image, "camera/aligned_depth_to_color/image_raw", QoSProfile(depth=2)
+        )
         wait_until(lambda: client.depth_pub.get_subscription_count(), 30.0, "the node did not subscribe to depth")
         yield client
         executor.shutdown()

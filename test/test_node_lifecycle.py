@@ -186,8 +186,11 @@ def test_transitions_over_the_lifecycle_services(context, tmp_path: Path, frame:
         assert lifecycle_state(probe.node, namespace) == "unconfigured"
         assert recorded_poses(recording) >= 1, "cleanup must leave a complete MCAP with what was published"
         assert probe.diagnostics_value("device") == "not loaded"
-        wait_until(lambda: probe.node.count_publishers(f"{namespace}/human/pose3d") == 0, 10.0,
-                   "outputs not destroyed on cleanup")
+        wait_until(
+            lambda: probe.node.count_publishers(f"{namespace}/human/pose3d") == 0,
+            10.0,
+            "outputs not destroyed on cleanup",
+        )
 
         # And once more from the start: the node is reusable after a cleanup.
         assert change_state(probe.node, namespace, Transition.TRANSITION_CONFIGURE)
@@ -227,8 +230,7 @@ def test_configure_failure_is_refused_with_the_reason(context, tmp_path: Path, f
 
 def test_autostart_failure_exits_non_zero_with_the_reason(tmp_path: Path) -> None:
     """The plain entry point (autostart) cannot start: exit status 1 and a fatal line, no traceback."""
-    process, log = _start(tmp_path, "/autostart_fail", "autostart:=true", f"device:={ABSENT_DEVICE}",
-                          "backend:=torch")
+    process, log = _start(tmp_path, "/autostart_fail", "autostart:=true", f"device:={ABSENT_DEVICE}", "backend:=torch")
     try:
         assert process.wait(timeout=STARTUP_TIMEOUT_S) == 1
     finally:
@@ -262,20 +264,28 @@ def test_repeated_sigint_shuts_down_cleanly(context, tmp_path: Path, frame: np.n
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-3000:]
 
 
-def test_compressed_input_follows_the_image_remap_with_qos_overrides(context, tmp_path: Path,
-                                                                     frame: np.ndarray) -> None:
+def test_compressed_input_follows_the_image_remap_with_qos_overrides(
+    context, tmp_path: Path, frame: np.ndarray
+) -> None:
     """image_transport: compressed subscribes to <remapped image>/compressed (image_transport's
     rule); the standard qos_overrides parameters apply; lost messages are counted."""
     namespace = "/compressed_test"
     compressed_topic = f"{namespace}/camera/image_raw/compressed"
-    process, log = _start(tmp_path, namespace, "image_transport:=compressed",
-                          f"qos_overrides.{compressed_topic}.subscription.reliability:=reliable",
-                          "autostart:=true")
+    process, log = _start(
+        tmp_path,
+        namespace,
+        "image_transport:=compressed",
+        f"qos_overrides.{compressed_topic}.subscription.reliability:=reliable",
+        "autostart:=true",
+    )
     probe = Probe(context, namespace, CompressedImage)
     try:
         probe.wait_for_services(process, log)
-        wait_until(lambda: probe.node.count_subscribers(compressed_topic) == 1, STARTUP_TIMEOUT_S,
-                   f"no subscription on {compressed_topic}:\n{log.read_text()[-3000:]}")
+        wait_until(
+            lambda: probe.node.count_subscribers(compressed_topic) == 1,
+            STARTUP_TIMEOUT_S,
+            f"no subscription on {compressed_topic}:\n{log.read_text()[-3000:]}",
+        )
         (info,) = probe.node.get_subscriptions_info_by_topic(compressed_topic)
         assert info.qos_profile.reliability == ReliabilityPolicy.RELIABLE, "qos_overrides not applied"
         # Depth is not visible in the graph; the overridable policies are: only reliability, since

@@ -14,9 +14,17 @@ def _person(track_id: int, x0: float, conf: float = 0.9) -> Person3D:
     """A person whose keypoints lie on a vertical line inside a 60 x 200 box at ``x0``."""
     kp = np.column_stack([np.full(17, x0 + 30.0), np.linspace(70, 230, 17), np.full(17, conf)])
     joints = np.zeros((17, 3)) + [0.0, 0.0, 3.0]
-    return Person3D(track_id=track_id, score=0.9, bbox_xyxy=np.array([x0, 50.0, x0 + 60, 250.0]), keypoints_2d=kp,
-                    joints_3d=joints, joints_uv=kp[:, :2], joints_conf=np.full(17, conf), root=joints[0].copy(),
-                    root_source=ROOT_FROM_INTRINSICS)
+    return Person3D(
+        track_id=track_id,
+        score=0.9,
+        bbox_xyxy=np.array([x0, 50.0, x0 + 60, 250.0]),
+        keypoints_2d=kp,
+        joints_3d=joints,
+        joints_uv=kp[:, :2],
+        joints_conf=np.full(17, conf),
+        root=joints[0].copy(),
+        root_source=ROOT_FROM_INTRINSICS,
+    )
 
 
 def _has(image: np.ndarray, colour: tuple[int, int, int], region=np.s_[:, :]) -> bool:

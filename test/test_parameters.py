@@ -64,30 +64,37 @@ def test_every_pipeline_setting_is_a_node_parameter_with_the_same_default() -> N
 
 
 def test_dynamic_values_are_accepted(node: Node) -> None:
-    result = node.set_parameters([Parameter("assumed_hfov_deg", value=75.0),
-                                  Parameter("publish_tf", value=False),
-                                  Parameter("frame_id", value="front_camera_optical_frame"),
-                                  Parameter("max_people", value=3),
-                                  Parameter("track_max_age_s", value=2.5)])
+    result = node.set_parameters(
+        [
+            Parameter("assumed_hfov_deg", value=75.0),
+            Parameter("publish_tf", value=False),
+            Parameter("frame_id", value="front_camera_optical_frame"),
+            Parameter("max_people", value=3),
+            Parameter("track_max_age_s", value=2.5),
+        ]
+    )
     assert all(r.successful for r in result), [r.reason for r in result]
     config, ros = parameters.current(node)
     assert ros.assumed_hfov_deg == 75.0 and config.max_people == 3 and config.track_max_age_s == 2.5
 
 
-@pytest.mark.parametrize("name,value,reason", [
-    ("assumed_hfov_deg", 500.0, "range"),
-    ("person_threshold", -0.1, "range"),
-    ("max_people", 0, "range"),
-    ("marker_lifetime_s", "long", "type"),
-    ("publish_tf", 1, "type"),
-    ("frame_id", "/camera", "frame ids"),
-    ("frame_id", "my camera", "frame ids"),
-    ("device", "cuda:0", "read-only"),
-    ("backend", "openvino", "read-only"),
-    ("imgsz", 320, "read-only"),
-    ("autostart", True, "read-only"),
-    ("record_mcap", "/tmp/poses.mcap", "read-only"),
-])
+@pytest.mark.parametrize(
+    "name,value,reason",
+    [
+        ("assumed_hfov_deg", 500.0, "range"),
+        ("person_threshold", -0.1, "range"),
+        ("max_people", 0, "range"),
+        ("marker_lifetime_s", "long", "type"),
+        ("publish_tf", 1, "type"),
+        ("frame_id", "/camera", "frame ids"),
+        ("frame_id", "my camera", "frame ids"),
+        ("device", "cuda:0", "read-only"),
+        ("backend", "openvino", "read-only"),
+        ("imgsz", 320, "read-only"),
+        ("autostart", True, "read-only"),
+        ("record_mcap", "/tmp/poses.mcap", "read-only"),
+    ],
+)
 def test_invalid_values_are_refused_with_a_reason(node: Node, name: str, value, reason: str) -> None:
     before = node.get_parameter(name).value
     (result,) = node.set_parameters([Parameter(name, value=value)])
@@ -96,15 +103,18 @@ def test_invalid_values_are_refused_with_a_reason(node: Node, name: str, value, 
     assert node.get_parameter(name).value == before
 
 
-@pytest.mark.parametrize("name,value,fragment", [
-    ("device", "gpu", "device must be"),
-    ("device", "cuda:x", "device must be"),
-    ("backend", "tensorrt", "must be one of"),
-    ("precision", "fp8", "must be one of"),
-    ("image_transport", "theora", "must be one of"),
-    ("frame_id", "/optical", "frame ids"),
-    ("imgsz", 650, "multiple of 32"),
-])
+@pytest.mark.parametrize(
+    "name,value,fragment",
+    [
+        ("device", "gpu", "device must be"),
+        ("device", "cuda:x", "device must be"),
+        ("backend", "tensorrt", "must be one of"),
+        ("precision", "fp8", "must be one of"),
+        ("image_transport", "theora", "must be one of"),
+        ("frame_id", "/optical", "frame ids"),
+        ("imgsz", 650, "multiple of 32"),
+    ],
+)
 def test_validation_rules(name: str, value, fragment: str) -> None:
     result = parameters.validate([Parameter(name, value=value)])
     assert not result.successful and fragment in result.reason
@@ -112,10 +122,15 @@ def test_validation_rules(name: str, value, fragment: str) -> None:
 
 def test_invalid_start_up_values_fall_back_to_defaults(context: Context) -> None:
     """A bad parameter file must not kill the node: the value is refused and the default used."""
-    node = make_node(context, [Parameter("assumed_hfov_deg", value=500.0),
-                               Parameter("device", value="tpu"),
-                               Parameter("image_transport", value=7),
-                               Parameter("max_people", value=4)])
+    node = make_node(
+        context,
+        [
+            Parameter("assumed_hfov_deg", value=500.0),
+            Parameter("device", value="tpu"),
+            Parameter("image_transport", value=7),
+            Parameter("max_people", value=4),
+        ],
+    )
     try:
         config, ros = parameters.declare(node)
         assert ros.assumed_hfov_deg == RosSettings.assumed_hfov_deg
@@ -126,17 +141,22 @@ def test_invalid_start_up_values_fall_back_to_defaults(context: Context) -> None
 
 
 def test_changes_split_accepted_values_between_pipeline_and_node() -> None:
-    pipeline, ros = parameters.changes([Parameter("publish_image", value=False),
-                                        Parameter("person_threshold", value=0.4),
-                                        Parameter("use_sim_time", value=True)])
+    pipeline, ros = parameters.changes(
+        [
+            Parameter("publish_image", value=False),
+            Parameter("person_threshold", value=0.4),
+            Parameter("use_sim_time", value=True),
+        ]
+    )
     assert pipeline == {"person_threshold": 0.4} and ros == {"publish_image": False}
 
 
 def test_config_file_is_the_generated_table() -> None:
     """config/pose3d.yaml is generated from the two tables; a setting added, renamed or given a new
     default without regenerating it fails here."""
-    assert CONFIG.read_text() == parameters.parameters_yaml(), \
+    assert CONFIG.read_text() == parameters.parameters_yaml(), (
         "regenerate: python -m ros2_ctxpose.ros.parameters > config/pose3d.yaml"
+    )
     values = yaml.safe_load(CONFIG.read_text())["/**/pose3d_node"]["ros__parameters"]
     assert values == {name: f.default for name, f in FIELDS.items()}
     assert all(type(values[name]) is type(f.default) for name, f in FIELDS.items())
@@ -162,11 +182,14 @@ def test_config_file_applies_through_rcl(context: Context, tmp_path: Path, names
     config["/**/pose3d_node"]["ros__parameters"].update(changed)
     path = tmp_path / "pose3d.yaml"
     path.write_text(yaml.safe_dump(config))
-    node = Node("pose3d_node", namespace=namespace, context=context,
-                cli_args=["--ros-args", "--params-file", str(path)])
+    node = Node(
+        "pose3d_node", namespace=namespace, context=context, cli_args=["--ros-args", "--params-file", str(path)]
+    )
     try:
-        assert parameters.declare(node) == (PipelineConfig(max_people=3),
-                                            RosSettings(assumed_hfov_deg=72.5, frame_id="head_camera_optical_frame"))
+        assert parameters.declare(node) == (
+            PipelineConfig(max_people=3),
+            RosSettings(assumed_hfov_deg=72.5, frame_id="head_camera_optical_frame"),
+        )
     finally:
         node.destroy_node()
 
@@ -181,6 +204,7 @@ def test_documented_table_is_the_generated_one() -> None:
     doc = (CONFIG.parents[1] / "docs" / "NODE.md").read_text()
     begin, end = "<!-- parameters:begin -->\n", "<!-- parameters:end -->"
     assert begin in doc and end in doc
-    table = doc[doc.index(begin) + len(begin):doc.index(end)]
-    assert table == parameters.parameters_markdown(), \
+    table = doc[doc.index(begin) + len(begin) : doc.index(end)]
+    assert table == parameters.parameters_markdown(), (
         "regenerate the table: python -m ros2_ctxpose.ros.parameters --markdown (between the markers in docs/NODE.md)"
+    )

@@ -20,8 +20,16 @@ from ros2_ctxpose.core.results import ROOT_FROM_DEPTH, ROOT_FROM_INTRINSICS, ROO
 from ros2_ctxpose.core.skeleton import COCO_H36M_SHARED, H36M17, H36M17_BONES
 
 #: Children of the arm and leg bones (upper arm, forearm, thigh, shin).
-LIMB_ENDS = {"right_knee", "right_ankle", "left_knee", "left_ankle", "left_elbow", "left_wrist",
-             "right_elbow", "right_wrist"}
+LIMB_ENDS = {
+    "right_knee",
+    "right_ankle",
+    "left_knee",
+    "left_ankle",
+    "left_elbow",
+    "left_wrist",
+    "right_elbow",
+    "right_wrist",
+}
 PARENTS, CHILDREN = (list(x) for x in zip(*H36M17_BONES))
 #: What the tests' pipeline runs: the reference backend, whatever else is installed.
 CPU_TORCH = PipelineConfig(backend="torch", device="cpu")
@@ -58,8 +66,11 @@ class StubDetector:
     device = torch.device("cpu")
     feature_strides = (4, 8, 16, 32)
 
-    def __init__(self, people: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                 feature_channels: tuple[int, ...] = (64, 128, 128, 256)) -> None:
+    def __init__(
+        self,
+        people: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        feature_channels: tuple[int, ...] = (64, 128, 128, 256),
+    ) -> None:
         self.people = people or (np.zeros((0, 4)), np.zeros(0), np.zeros((0, 17, 3)))
         self.feature_channels = feature_channels
         self.person_threshold, self.nms_iou_threshold = 0.25, 0.7
@@ -69,8 +80,13 @@ class StubDetector:
         self.calls += 1
         boxes, scores, keypoints = self.people
         keep = np.argsort(-scores)[np.sort(-scores) <= -self.person_threshold]
-        return Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32),
-                          keypoints[keep].astype(np.float32), (), Letterbox.fit(image.shape[:2]))
+        return Detections(
+            boxes[keep].astype(np.float32),
+            scores[keep].astype(np.float32),
+            keypoints[keep].astype(np.float32),
+            (),
+            Letterbox.fit(image.shape[:2]),
+        )
 
     def detect_batch(self, images, bgr: bool = True) -> list[Detections]:
         return [self.detect(im, bgr) for im in images]
@@ -82,8 +98,12 @@ def standing_people(n: int, width: int = 640) -> tuple[np.ndarray, np.ndarray, n
     step = width / n
     boxes = np.array([[i * step + 10, 100, (i + 1) * step - 10, 400] for i in range(n)], dtype=np.float64)
     rel = np.random.default_rng(0).uniform(0.1, 0.9, (17, 2))
-    keypoints = np.stack([np.column_stack([b[0] + rel[:, 0] * (b[2] - b[0]), b[1] + rel[:, 1] * (b[3] - b[1]),
-                                           np.full(17, 0.9)]) for b in boxes])
+    keypoints = np.stack(
+        [
+            np.column_stack([b[0] + rel[:, 0] * (b[2] - b[0]), b[1] + rel[:, 1] * (b[3] - b[1]), np.full(17, 0.9)])
+            for b in boxes
+        ]
+    )
     return boxes, 0.9 - 0.1 * np.arange(n), keypoints
 
 
@@ -184,9 +204,11 @@ def test_partial_duplicate_of_a_walker_is_dropped(pipeline: Pose3DPipeline) -> N
     everyone = keep_all(frame, camera).people
     people = pipeline(frame, camera).people
     assert pipeline.config.duplicate_oks_threshold == 0.5 and len(everyone) == 3 and len(people) == 2
-    dropped, = [p for p in everyone if not any(np.array_equal(p.bbox_xyxy, q.bbox_xyxy) for q in people)]
+    (dropped,) = [p for p in everyone if not any(np.array_equal(p.bbox_xyxy, q.bbox_xyxy) for q in people)]
     x0, y0, x1, y1 = dropped.bbox_xyxy
-    assert any(b[0] - 5 <= x0 and b[1] - 5 <= y0 and x1 <= b[2] + 5 and y1 <= b[3] for b in (q.bbox_xyxy for q in people))
+    assert any(
+        b[0] - 5 <= x0 and b[1] - 5 <= y0 and x1 <= b[2] + 5 and y1 <= b[3] for b in (q.bbox_xyxy for q in people)
+    )
 
 
 def test_no_people_and_empty_images(pipeline: Pose3DPipeline) -> None:
@@ -277,11 +299,14 @@ def test_update_refuses_model_settings(name: str) -> None:
     assert pipeline.config is before and stub.person_threshold == 0.25  # the valid one is not applied either
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"person_threshold": 0.6, "max_people": 0}, r"max_people must be in \[1, 100\], got 0"),
-    ({"nms_iou_threshold": 0.5, "person_threshold": 2.0}, r"person_threshold must be in \[0.01, 1\], got 2.0"),
-    ({"track_max_age_s": "2"}, "track_max_age_s must be float, got str"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"person_threshold": 0.6, "max_people": 0}, r"max_people must be in \[1, 100\], got 0"),
+        ({"nms_iou_threshold": 0.5, "person_threshold": 2.0}, r"person_threshold must be in \[0.01, 1\], got 2.0"),
+        ({"track_max_age_s": "2"}, "track_max_age_s must be float, got str"),
+    ],
+)
 def test_update_with_an_invalid_value_changes_nothing(changes: dict, message: str) -> None:
     stub = StubDetector()
     pipeline = Pose3DPipeline(stub, tiny_lifter())
@@ -317,6 +342,7 @@ def test_constructor_config_and_detector_thresholds_agree() -> None:
 @pytest.fixture
 def tracked() -> tuple[Pose3DPipeline, np.ndarray, CameraModel]:
     """A pipeline whose detector sees the same four people in every frame but a black one."""
+
     class Blinking(StubDetector):
         def detect(self, image: np.ndarray, bgr: bool = True) -> Detections:
             found = super().detect(image, bgr)
@@ -364,15 +390,14 @@ def test_tracking_on_the_real_models(own_pipeline: Pose3DPipeline, bus: np.ndarr
 def test_context_branch_gets_the_detector_features(pipeline: Pose3DPipeline, bus: np.ndarray) -> None:
     """Plumbing only: a lifter that declares a trained context branch is fed every person's crops of
     the feature maps and their joints inside them (its weights here are the untrained initial ones)."""
-    lifter = ContextLifter(LifterConfig(context_channels=pipeline.detector.feature_channels,
-                                        context_trained=True))
+    lifter = ContextLifter(LifterConfig(context_channels=pipeline.detector.feature_channels, context_trained=True))
     seen: list[tuple] = []
     lifter.context.register_forward_hook(lambda mod, args, out: seen.append(args))
     with_context = Pose3DPipeline(pipeline.detector, lifter, CPU_TORCH)
     assert with_context.use_context
     people = with_context(bus, _calibrated(bus)).people
     assert len(people) == 4 and all(np.isfinite(p.joints_3d).all() for p in people)
-    (tokens, crops, grid, conf), = [a[:4] for a in seen]
+    ((tokens, crops, grid, conf),) = [a[:4] for a in seen]
     sizes = lifter.config.context_crop_sizes
     assert [tuple(c.shape) for c in crops] == [(4, ch, s, s) for ch, s in zip(lifter.config.context_channels, sizes)]
     # Keypoints lie inside their own box, and the crop is the box widened by the margin.
@@ -397,8 +422,11 @@ def test_context_use_of_the_shipped_weights_follows_their_training(pipeline: Pos
 def test_context_channel_mismatch_is_refused() -> None:
     """Lifter weights trained on another detector's features would read garbage: refused by name."""
     other = StubDetector(feature_channels=(32, 64, 64, 128))  # e.g. a different YOLO size
-    with pytest.raises(ConfigError, match=r"reads \(64, 128, 128, 256\) feature channels but the detector "
-                                          r"gives \(32, 64, 64, 128\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"reads \(64, 128, 128, 256\) feature channels but the detector "
+        r"gives \(32, 64, 64, 128\)",
+    ):
         Pose3DPipeline(other, tiny_lifter(context_trained=True))
     # Geometry only, the maps are never read: any detector will do.
     assert not Pose3DPipeline(other, tiny_lifter(context_trained=True), use_context=False).use_context

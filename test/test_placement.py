@@ -9,13 +9,27 @@ from ros2_ctxpose.core.placement import depth_to_metres, root_from_depth, root_f
 from ros2_ctxpose.core.skeleton import COCO_H36M_SHARED
 
 #: A standing H36M-17 pose, root-relative, metres (x right, y down, z forward), slightly turned.
-POSE = np.array([
-    [0.00, 0.00, 0.00], [-0.13, 0.00, 0.02], [-0.14, 0.44, 0.05], [-0.15, 0.88, 0.10],
-    [0.13, 0.00, -0.02], [0.15, 0.44, 0.00], [0.16, 0.87, 0.06], [0.00, -0.23, -0.02],
-    [0.00, -0.48, -0.03], [0.00, -0.58, -0.08], [0.00, -0.72, -0.03], [0.17, -0.45, -0.04],
-    [0.30, -0.20, 0.02], [0.33, 0.03, -0.12], [-0.17, -0.45, 0.03], [-0.28, -0.20, 0.08],
-    [-0.30, 0.04, -0.05],
-])
+POSE = np.array(
+    [
+        [0.00, 0.00, 0.00],
+        [-0.13, 0.00, 0.02],
+        [-0.14, 0.44, 0.05],
+        [-0.15, 0.88, 0.10],
+        [0.13, 0.00, -0.02],
+        [0.15, 0.44, 0.00],
+        [0.16, 0.87, 0.06],
+        [0.00, -0.23, -0.02],
+        [0.00, -0.48, -0.03],
+        [0.00, -0.58, -0.08],
+        [0.00, -0.72, -0.03],
+        [0.17, -0.45, -0.04],
+        [0.30, -0.20, 0.02],
+        [0.33, 0.03, -0.12],
+        [-0.17, -0.45, 0.03],
+        [-0.28, -0.20, 0.08],
+        [-0.30, 0.04, -0.05],
+    ]
+)
 
 
 def _observe(pose_rel: np.ndarray, root: np.ndarray) -> np.ndarray:
@@ -95,8 +109,9 @@ def test_never_behind_the_camera() -> None:
     assert (poses[0, :, 2] + est[0, 2] > 0).all()
 
 
-def _depth_image(poses: np.ndarray, kp_norm: np.ndarray, fx: float, c: tuple[float, float],
-                 size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _depth_image(
+    poses: np.ndarray, kp_norm: np.ndarray, fx: float, c: tuple[float, float], size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """A 16UC1 (mm) depth image with each shared joint's depth painted in a 9x9 patch."""
     w, h = size
     depth = np.zeros((h, w), dtype=np.uint16)
@@ -104,7 +119,7 @@ def _depth_image(poses: np.ndarray, kp_norm: np.ndarray, fx: float, c: tuple[flo
     for pose, root, uv in zip(poses, ROOTS, kp_px):
         for coco, h36m in COCO_H36M_SHARED:
             u, v = np.rint(uv[coco]).astype(int)
-            depth[max(v - 4, 0):v + 5, max(u - 4, 0):u + 5] = round(1000 * (pose[h36m, 2] + root[2]))
+            depth[max(v - 4, 0) : v + 5, max(u - 4, 0) : u + 5] = round(1000 * (pose[h36m, 2] + root[2]))
     return depth, kp_px
 
 
@@ -113,8 +128,8 @@ def test_depth_with_holes_and_a_background_pixel() -> None:
     fx, c, size = 600.0, (640.0, 480.0), (1280, 960)
     depth, kp_px = _depth_image(poses, kp, fx, c, size)
     kp_px[:, 9] = [5.0, 5.0]  # left wrist lands on the (empty -> hole) corner
-    kp_px[:, 10] += 30.0      # right wrist off its patch, onto a hole
-    depth[:, :3] = 30000      # a far wall where nothing projects
+    kp_px[:, 10] += 30.0  # right wrist off its patch, onto a hole
+    depth[:, :3] = 30000  # a far wall where nothing projects
     m = depth_to_metres(depth, 0.001)
     roots, ok = root_from_depth(poses, kp_px, kp, conf, m)
     inside = (kp_px[..., 0] > 0) & (kp_px[..., 0] < size[0]) & (kp_px[..., 1] > 0) & (kp_px[..., 1] < size[1])
@@ -128,7 +143,7 @@ def test_depth_rejects_far_background_joint() -> None:
     depth, kp_px = _depth_image(poses, kp, fx, c, size)
     m = depth_to_metres(depth, 0.001)
     u, v = np.rint(kp_px[0, 9]).astype(int)
-    m[v - 4:v + 5, u - 4:u + 5] = 8.0  # the wall behind the wrist
+    m[v - 4 : v + 5, u - 4 : u + 5] = 8.0  # the wall behind the wrist
     roots, ok = root_from_depth(poses, kp_px, kp, conf, m)
     assert ok.all()
     np.testing.assert_allclose(roots, ROOTS[:1], atol=0.002)

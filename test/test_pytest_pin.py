@@ -55,7 +55,8 @@ def test_system_route_pins_pytest_outside_the_known_bad_range() -> None:
     version = _version(pin.split("==")[1])
     assert OLDEST_SUPPORTED <= version < KNOWN_BAD_FROM, (
         f"{pin}: pytest 9 stops every pytest session next to a ROS 2 launch_testing older than Jazzy 3.4.12 / "
-        "Kilted 3.8.9 (ros2/launch#972, #974), and pytest 8.4 breaks launch_pytest before ros2/launch#947")
+        "Kilted 3.8.9 (ros2/launch#972, #974), and pytest 8.4 breaks launch_pytest before ros2/launch#947"
+    )
 
 
 LEGACY_PLUGIN = '''
@@ -82,11 +83,26 @@ def test_a_session_with_a_legacy_launch_testing_plugin_still_runs(tmp_path: Path
     (tmp_path / "test_sample.py").write_text("def test_sample():\n    assert True\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
     env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_sample.py"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_sample.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     output = result.stdout + result.stderr
-    assert "fake_launch_testing" in subprocess.run(
-        [sys.executable, "-c", "import importlib.metadata as m; print([e.value for e in "
-         "m.entry_points(group='pytest11')])"], env=env, capture_output=True, text=True).stdout, \
-        "the stand-in plugin is not visible as an entry point"
+    assert (
+        "fake_launch_testing"
+        in subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import importlib.metadata as m; print([e.value for e in m.entry_points(group='pytest11')])",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        ).stdout
+    ), "the stand-in plugin is not visible as an entry point"
     assert result.returncode == 0 and "1 passed" in output, textwrap.shorten(output, 2000)

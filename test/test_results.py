@@ -20,6 +20,7 @@ from ros2_ctxpose.core.results import (
 
 def _strict_loads(line: str):
     """``json.loads`` that refuses Python's ``NaN``/``Infinity`` extensions, as other parsers do."""
+
     def refuse(token: str):
         raise ValueError(f"invalid JSON token {token}")
 
@@ -29,10 +30,17 @@ def _strict_loads(line: str):
 def _person(track_id: int = 7, **changes) -> Person3D:
     rng = np.random.default_rng(0)
     joints = rng.uniform(-1, 1, (17, 3)) + [0, 0, 4]
-    values = dict(track_id=np.int64(track_id), score=np.float32(0.912345), bbox_xyxy=np.array([10.123, 20.456, 110.789, 320.0]),
-                  keypoints_2d=np.column_stack([rng.uniform(0, 640, (17, 2)), rng.uniform(0, 1, 17)]),
-                  joints_3d=joints, joints_uv=rng.uniform(0, 640, (17, 2)), joints_conf=rng.uniform(0, 1, 17),
-                  root=joints[0].copy(), root_source=ROOT_FROM_INTRINSICS)
+    values = dict(
+        track_id=np.int64(track_id),
+        score=np.float32(0.912345),
+        bbox_xyxy=np.array([10.123, 20.456, 110.789, 320.0]),
+        keypoints_2d=np.column_stack([rng.uniform(0, 640, (17, 2)), rng.uniform(0, 1, 17)]),
+        joints_3d=joints,
+        joints_uv=rng.uniform(0, 640, (17, 2)),
+        joints_conf=rng.uniform(0, 1, 17),
+        root=joints[0].copy(),
+        root_source=ROOT_FROM_INTRINSICS,
+    )
     values.update(changes)
     return Person3D(**values)
 

@@ -43,26 +43,47 @@ HEADER = Header(stamp=Time(sec=1_700_000_000, nanosec=123), frame_id="cam_optica
 # An upright person facing the camera, 4 m away, in the optical frame (x right, y down, z forward):
 # their left is the camera's +x, their head is -y.
 STANDING = {
-    "pelvis": (0.0, 0.0, 4.0), "right_hip": (-0.12, 0.0, 4.0), "right_knee": (-0.12, 0.45, 4.0),
-    "right_ankle": (-0.12, 0.88, 4.0), "left_hip": (0.12, 0.0, 4.0), "left_knee": (0.12, 0.45, 4.0),
-    "left_ankle": (0.12, 0.88, 4.0), "spine": (0.0, -0.23, 4.0), "thorax": (0.0, -0.48, 4.0),
-    "neck_nose": (0.0, -0.6, 3.92), "head_top": (0.0, -0.75, 4.0), "left_shoulder": (0.16, -0.46, 4.0),
-    "left_elbow": (0.2, -0.2, 4.0), "left_wrist": (0.22, 0.04, 4.0), "right_shoulder": (-0.16, -0.46, 4.0),
-    "right_elbow": (-0.2, -0.2, 4.0), "right_wrist": (-0.22, 0.04, 4.0),
+    "pelvis": (0.0, 0.0, 4.0),
+    "right_hip": (-0.12, 0.0, 4.0),
+    "right_knee": (-0.12, 0.45, 4.0),
+    "right_ankle": (-0.12, 0.88, 4.0),
+    "left_hip": (0.12, 0.0, 4.0),
+    "left_knee": (0.12, 0.45, 4.0),
+    "left_ankle": (0.12, 0.88, 4.0),
+    "spine": (0.0, -0.23, 4.0),
+    "thorax": (0.0, -0.48, 4.0),
+    "neck_nose": (0.0, -0.6, 3.92),
+    "head_top": (0.0, -0.75, 4.0),
+    "left_shoulder": (0.16, -0.46, 4.0),
+    "left_elbow": (0.2, -0.2, 4.0),
+    "left_wrist": (0.22, 0.04, 4.0),
+    "right_shoulder": (-0.16, -0.46, 4.0),
+    "right_elbow": (-0.2, -0.2, 4.0),
+    "right_wrist": (-0.22, 0.04, 4.0),
 }
 JOINTS = np.array([STANDING[name] for name in H36M17])
 
 
 def person(joints: np.ndarray = JOINTS, source: str = ROOT_FROM_DEPTH, track_id: int = 1) -> Person3D:
-    return Person3D(track_id=track_id, score=0.9, bbox_xyxy=np.array([10.0, 20.0, 110.0, 320.0]),
-                    keypoints_2d=np.arange(51, dtype=float).reshape(17, 3), joints_3d=joints,
-                    joints_uv=np.arange(34, dtype=float).reshape(17, 2), joints_conf=np.linspace(0, 1, 17),
-                    root=joints[0].copy(), root_source=source)
+    return Person3D(
+        track_id=track_id,
+        score=0.9,
+        bbox_xyxy=np.array([10.0, 20.0, 110.0, 320.0]),
+        keypoints_2d=np.arange(51, dtype=float).reshape(17, 3),
+        joints_3d=joints,
+        joints_uv=np.arange(34, dtype=float).reshape(17, 2),
+        joints_conf=np.linspace(0, 1, 17),
+        root=joints[0].copy(),
+        root_source=source,
+    )
 
 
 def test_skeleton_array_carries_everything() -> None:
-    msg = skeleton_array(HEADER, [person(track_id=4), person(JOINTS + [1, 0, 0], ROOT_SCALE_UNKNOWN, 9)],
-                         Duration(sec=0, nanosec=250_000_000))
+    msg = skeleton_array(
+        HEADER,
+        [person(track_id=4), person(JOINTS + [1, 0, 0], ROOT_SCALE_UNKNOWN, 9)],
+        Duration(sec=0, nanosec=250_000_000),
+    )
     assert msg.header == HEADER and list(msg.joint_names) == list(H36M17)
     assert list(msg.joint_names) == msg.H36M17_JOINTS.split(",")
     first, second = msg.skeletons
@@ -81,8 +102,11 @@ def test_markers_per_person() -> None:
     msg = skeleton_array(HEADER, [person(track_id=1), person(JOINTS + [1, 0, 0], track_id=2)], Duration())
     markers = marker_array(msg, Duration(sec=0, nanosec=500_000_000)).markers
     assert [(m.ns, m.id, m.type) for m in markers] == [
-        ("body_1", 0, Marker.SPHERE_LIST), ("body_1", 1, Marker.LINE_LIST),
-        ("body_2", 0, Marker.SPHERE_LIST), ("body_2", 1, Marker.LINE_LIST)]
+        ("body_1", 0, Marker.SPHERE_LIST),
+        ("body_1", 1, Marker.LINE_LIST),
+        ("body_2", 0, Marker.SPHERE_LIST),
+        ("body_2", 1, Marker.LINE_LIST),
+    ]
     joints, bones = markers[0], markers[1]
     np.testing.assert_allclose([[p.x, p.y, p.z] for p in joints.points], JOINTS)
     assert len(bones.points) == 2 * len(H36M17_BONES)
@@ -133,8 +157,9 @@ def test_tf_frames_follow_rep155(joint_frames: bool) -> None:
         frame = transforms[f"{link}_7"]
         assert frame.header.frame_id == "body_7"
         local = frame.transform.translation
-        np.testing.assert_allclose(rotation @ [local.x, local.y, local.z] + joints[0], joints[index_of(H36M17, name)],
-                                   atol=1e-9)
+        np.testing.assert_allclose(
+            rotation @ [local.x, local.y, local.z] + joints[0], joints[index_of(H36M17, name)], atol=1e-9
+        )
 
 
 def test_rep155_link_names() -> None:
@@ -143,8 +168,13 @@ def test_rep155_link_names() -> None:
 
 
 def camera_info(**fields) -> CameraInfo:
-    base = dict(width=640, height=480, distortion_model="plumb_bob", d=[0.1, -0.05, 0.001, 0.002, 0.01],
-                k=[500.0, 0, 319.5, 0, 505.0, 239.5, 0, 0, 1])
+    base = dict(
+        width=640,
+        height=480,
+        distortion_model="plumb_bob",
+        d=[0.1, -0.05, 0.001, 0.002, 0.01],
+        k=[500.0, 0, 319.5, 0, 505.0, 239.5, 0, 0, 1],
+    )
     base.update(fields)
     return CameraInfo(**base)
 
@@ -167,10 +197,13 @@ def test_camera_info_scaled_to_the_image() -> None:
     np.testing.assert_allclose(model.K[:2], [[250.0, 0, 159.75], [0, 252.5, 119.75]])
 
 
-@pytest.mark.parametrize("fields,match", [
-    ({"distortion_model": "equidistant", "d": [0.1, 0.0, 0.0, 0.0]}, "not supported"),
-    ({"k": [0.0] * 9}, "camera matrix|focal length"),
-])
+@pytest.mark.parametrize(
+    "fields,match",
+    [
+        ({"distortion_model": "equidistant", "d": [0.1, 0.0, 0.0, 0.0]}, "not supported"),
+        ({"k": [0.0] * 9}, "camera matrix|focal length"),
+    ],
+)
 def test_unusable_camera_info_is_refused(fields: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         camera_model(camera_info(**fields), 640, 480)
@@ -234,10 +267,17 @@ def test_stamps_are_read_from_the_serialized_bytes(msg_type) -> None:
     assert cdr_stamp_ns(b"\x00\x01\x00") is None and cdr_stamp_ns(b"\x00\x0a" + bytes(20)) is None
 
 
-@pytest.mark.parametrize("camera_hz,limit_hz,expected_hz", [
-    (30.0, 15.0, 15.0), (30.0, 10.0, 10.0), (30.0, 7.0, 7.0), (30.0, 40.0, 30.0), (120.0, 5.0, 5.0),
-    (30.0, 0.0, 30.0),
-])
+@pytest.mark.parametrize(
+    "camera_hz,limit_hz,expected_hz",
+    [
+        (30.0, 15.0, 15.0),
+        (30.0, 10.0, 10.0),
+        (30.0, 7.0, 7.0),
+        (30.0, 40.0, 30.0),
+        (120.0, 5.0, 5.0),
+        (30.0, 0.0, 30.0),
+    ],
+)
 def test_rate_limiter_keeps_the_asked_rate(camera_hz: float, limit_hz: float, expected_hz: float) -> None:
     """As the node uses it: when the limiter allows, the gate opens and the newest frame not yet
     taken is taken (the one waiting in the middleware, else the next to arrive); frames jitter."""
@@ -248,14 +288,14 @@ def test_rate_limiter_keeps_the_asked_rate(camera_hz: float, limit_hz: float, ex
     taken: list[float] = []
     now, last = float(arrivals[0]), -1
     while True:
-        now += limiter.wait_s(now, limit_hz)                           # the gate opens
-        waiting = np.flatnonzero(arrivals[last + 1:] <= now)
-        index = last + 1 + (waiting[-1] if waiting.size else 0)        # newest waiting, else the next
+        now += limiter.wait_s(now, limit_hz)  # the gate opens
+        waiting = np.flatnonzero(arrivals[last + 1 :] <= now)
+        index = last + 1 + (waiting[-1] if waiting.size else 0)  # newest waiting, else the next
         if index >= n:
             break
         now = max(now, float(arrivals[index]))
         taken.append(float(arrivals[index]))
-        limiter.taken(now, limit_hz)                                   # processing takes no time here
+        limiter.taken(now, limit_hz)  # processing takes no time here
         last = index
     assert len(taken) / 20.0 == pytest.approx(expected_hz, rel=0.05)
     if limit_hz:  # never a burst: at most one camera period closer than the limit
@@ -333,8 +373,7 @@ def test_skipped_frames_and_the_camera_period_come_from_sequence_numbers() -> No
     gid_a, gid_b = {"data": b"a" * 16}, {"data": b"b" * 16}
 
     def info(seq: int, gid: dict) -> dict:  # a 30 Hz camera: source stamps follow the sequence
-        return {"publication_sequence_number": seq, "publisher_gid": gid,
-                "source_timestamp": 10**12 + seq * 33_333_333}
+        return {"publication_sequence_number": seq, "publisher_gid": gid, "source_timestamp": 10**12 + seq * 33_333_333}
 
     assert sequence.count(info(1, gid_a)) == 0 and sequence.period_s is None
     assert sequence.count(info(2, gid_a)) == 0

@@ -27,8 +27,10 @@ RULES = (
     ("training", "ros", "training is ROS-free"),
 )
 #: (importer prefix, third-party top-level module, why)
-THIRD_PARTY_RULES = (("ros", "torch", "the ROS layer converts messages and wires topics; the models live in core"),
-                     ("core", "rclpy", "the ML core never imports rclpy"))
+THIRD_PARTY_RULES = (
+    ("ros", "torch", "the ROS layer converts messages and wires topics; the models live in core"),
+    ("core", "rclpy", "the ML core never imports rclpy"),
+)
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -58,7 +60,7 @@ def imports(path: Path, name: str) -> list[str]:
 def part(name: str, package: str, depth: int) -> str | None:
     if not (name == package or name.startswith(package + ".")):
         return None
-    rest = name[len(package) + 1:].split(".") if name != package else []
+    rest = name[len(package) + 1 :].split(".") if name != package else []
     return ".".join(rest[:depth]) or "(package)"
 
 

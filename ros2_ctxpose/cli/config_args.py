@@ -18,8 +18,9 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, names: Iterable[str] | None = None,
-                         multiple: Iterable[str] = ()) -> None:
+def add_config_arguments(
+    parser: argparse.ArgumentParser, names: Iterable[str] | None = None, multiple: Iterable[str] = ()
+) -> None:
     """Add a flag per config field (all, or ``names``); fields in ``multiple`` take several values
     (``nargs="+"``, for commands that sweep them, e.g. ``ctxpose bench --imgsz 640 320``)."""
     group = parser.add_argument_group("pipeline settings (the pose3d_node parameters of the same names)")
@@ -31,8 +32,12 @@ def add_config_arguments(parser: argparse.ArgumentParser, names: Iterable[str] |
         if isinstance(default, bool):
             kwargs.update(action=argparse.BooleanOptionalAction, default=default)
         else:
-            kwargs.update(type=type(default), default=[default] if name in multiple else default,
-                          choices=meta["choices"], metavar=None if meta["choices"] else name.upper())
+            kwargs.update(
+                type=type(default),
+                default=[default] if name in multiple else default,
+                choices=meta["choices"],
+                metavar=None if meta["choices"] else name.upper(),
+            )
             if name in multiple:
                 kwargs["nargs"] = "+"
         group.add_argument(flag(name), **kwargs)

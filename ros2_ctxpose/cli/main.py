@@ -31,8 +31,8 @@ def _register_optional(subparsers: argparse._SubParsersAction, module_name: str)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ctxpose",
-        description="Multi-person 3D human pose from single images, folders and videos.")
+        prog="ctxpose", description="Multi-person 3D human pose from single images, folders and videos."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and details")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _REQUIRED_MODULES:
@@ -44,8 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     return int(args.func(args))
 
 

@@ -9,10 +9,18 @@ import importlib
 from ros2_ctxpose.training import options
 
 _COMMANDS = (
-    ("train", "train", options.add_train_arguments,
-     "train the geometry-only lifter on Human3.6M mocap (needs ../shared)"),
-    ("eval-h36m", "evaluate_h36m", options.add_eval_arguments,
-     "S11 MPJPE / PA-MPJPE of lifter weights with exact and detector-like 2D"),
+    (
+        "train",
+        "train",
+        options.add_train_arguments,
+        "train the geometry-only lifter on Human3.6M mocap (needs ../shared)",
+    ),
+    (
+        "eval-h36m",
+        "evaluate_h36m",
+        options.add_eval_arguments,
+        "S11 MPJPE / PA-MPJPE of lifter weights with exact and detector-like 2D",
+    ),
 )
 
 

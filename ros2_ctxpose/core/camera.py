@@ -59,10 +59,15 @@ class CameraModel:
         object.__setattr__(self, "dist", dist)
 
     @classmethod
-    def from_calibration(cls, K: Sequence[float] | np.ndarray, dist: Sequence[float] | np.ndarray = (),
-                         image_size: tuple[int, int] | None = None, *,
-                         calibration_size: tuple[int, int] | None = None,
-                         distortion_model: str = "plumb_bob") -> CameraModel:
+    def from_calibration(
+        cls,
+        K: Sequence[float] | np.ndarray,
+        dist: Sequence[float] | np.ndarray = (),
+        image_size: tuple[int, int] | None = None,
+        *,
+        calibration_size: tuple[int, int] | None = None,
+        distortion_model: str = "plumb_bob",
+    ) -> CameraModel:
         """The camera of an image of ``image_size`` (width, height) from a calibration.
 
         ``K`` (3x3, or its 9 values) and ``dist`` in OpenCV/CameraInfo order were measured at
@@ -77,18 +82,22 @@ class CameraModel:
         dist = np.asarray(dist, dtype=np.float64).ravel()
         notes: list[str] = []
         if dist.size and np.any(dist != 0.0) and distortion_model not in SUPPORTED_DISTORTION:
-            raise ValueError(f"distortion model {distortion_model!r} is not supported "
-                             f"(supported: {', '.join(SUPPORTED_DISTORTION)})")
+            raise ValueError(
+                f"distortion model {distortion_model!r} is not supported (supported: {', '.join(SUPPORTED_DISTORTION)})"
+            )
         if dist.size > _OPENCV_DIST_LENGTHS[-1]:
-            raise ValueError(f"{dist.size} distortion coefficients; OpenCV's models have at most "
-                             f"{_OPENCV_DIST_LENGTHS[-1]}")
-        if 0 < dist.size and dist.size not in _OPENCV_DIST_LENGTHS:
+            raise ValueError(
+                f"{dist.size} distortion coefficients; OpenCV's models have at most {_OPENCV_DIST_LENGTHS[-1]}"
+            )
+        if dist.size > 0 and dist.size not in _OPENCV_DIST_LENGTHS:
             padded = next(n for n in _OPENCV_DIST_LENGTHS if n > dist.size)
             notes.append(f"{dist.size} distortion coefficients zero-padded to {padded} (OpenCV order)")
             dist = np.concatenate([dist, np.zeros(padded - dist.size)])
         if not np.isfinite(dist).all() or np.abs(dist).max(initial=0.0) > _MAX_DIST_COEFF:
-            raise ValueError(f"distortion coefficients {dist.tolist()} are not a real lens "
-                             f"(non-finite or larger than {_MAX_DIST_COEFF:g})")
+            raise ValueError(
+                f"distortion coefficients {dist.tolist()} are not a real lens "
+                f"(non-finite or larger than {_MAX_DIST_COEFF:g})"
+            )
         if image_size is None:
             if calibration_size is None:
                 raise ValueError("give the image size or the calibration size")
@@ -96,11 +105,16 @@ class CameraModel:
         width, height = int(image_size[0]), int(image_size[1])
         if calibration_size and all(calibration_size) and tuple(calibration_size) != (width, height):
             K = K * np.array([[width / calibration_size[0]], [height / calibration_size[1]], [1.0]])
-            notes.append(f"intrinsics calibrated for {calibration_size[0]}x{calibration_size[1]} scaled to "
-                         f"the {width}x{height} image")
+            notes.append(
+                f"intrinsics calibrated for {calibration_size[0]}x{calibration_size[1]} scaled to "
+                f"the {width}x{height} image"
+            )
         focal = K[[0, 1], [0, 1]]
-        if np.isfinite(K).all() and width > 0 and (
-                (focal > width * _MAX_FOCAL_FACTOR).any() or (focal < width / _MAX_FOCAL_FACTOR).any()):
+        if (
+            np.isfinite(K).all()
+            and width > 0
+            and ((focal > width * _MAX_FOCAL_FACTOR).any() or (focal < width / _MAX_FOCAL_FACTOR).any())
+        ):
             raise ValueError(f"focal lengths {focal.tolist()} px are not a real camera for a {width} px wide image")
         centre = K[[0, 1], [2, 2]]
         if np.isfinite(centre).all() and not (-width <= centre[0] <= 2 * width and -height <= centre[1] <= 2 * height):
@@ -108,7 +122,7 @@ class CameraModel:
         return cls(K=K, width=width, height=height, dist=dist if dist.size else np.zeros(5), notes=tuple(notes))
 
     @classmethod
-    def from_fov(cls, width: int, height: int, hfov_deg: float) -> "CameraModel":
+    def from_fov(cls, width: int, height: int, hfov_deg: float) -> CameraModel:
         """A distortion-free camera with square pixels, centred, of the given horizontal FOV."""
         if not 1.0 < hfov_deg < 179.0:
             raise ValueError(f"horizontal field of view must be in (1, 179) degrees, got {hfov_deg}")

@@ -30,14 +30,18 @@ class ConfigError(ValueError):
     """A setting is out of range or inconsistent; the message names it."""
 
 
-def setting(default: Any, description: str, *, dynamic: bool = False,
-            range: tuple[float, float] | None = None,  # noqa: A002 - mirrors ParameterDescriptor
-            choices: tuple[str, ...] | None = None,
-            check: Callable[[Any], str | None] | None = None) -> Any:
+def setting(
+    default: Any,
+    description: str,
+    *,
+    dynamic: bool = False,
+    range: tuple[float, float] | None = None,  # noqa: A002 - mirrors ParameterDescriptor
+    choices: tuple[str, ...] | None = None,
+    check: Callable[[Any], str | None] | None = None,
+) -> Any:
     """A dataclass field with what every layer needs to expose it: a description, whether it may
     change at run time, and its valid values (a numeric range, choices or a check function)."""
-    meta = {"description": description, "dynamic": dynamic, "range": range, "choices": choices,
-            "check": check}
+    meta = {"description": description, "dynamic": dynamic, "range": range, "choices": choices, "check": check}
     return field(default=default, metadata=meta)
 
 
@@ -54,33 +58,54 @@ class PipelineConfig:
     """Settings of ``Pose3DPipeline`` (see the module docstring for where each name appears)."""
 
     # --- models: fixed once loaded
-    backend: str = setting("auto", "Detector runtime: torch, openvino, or auto (torch on CUDA, else OpenVINO "
-                           "where installed, else torch on the CPU).", choices=BACKENDS)
+    backend: str = setting(
+        "auto",
+        "Detector runtime: torch, openvino, or auto (torch on CUDA, else OpenVINO "
+        "where installed, else torch on the CPU).",
+        choices=BACKENDS,
+    )
     device: str = setting("auto", "auto, cpu, cuda or cuda:N.", check=_check_device)
-    precision: str = setting("auto", "Detector precision: fp32, fp16 (CUDA), bf16, int8 (OpenVINO), or auto "
-                             "(the backend's default).", choices=PRECISIONS)
+    precision: str = setting(
+        "auto",
+        "Detector precision: fp32, fp16 (CUDA), bf16, int8 (OpenVINO), or auto (the backend's default).",
+        choices=PRECISIONS,
+    )
     detector_weights: str = setting("", "YOLO11/YOLOv8-pose checkpoint (.pt); empty = the packaged yolo11n-pose.")
     lifter_weights: str = setting("", "Lifter weights (.pt); empty = the packaged ones.")
-    imgsz: int = setting(640, "Detector input size in pixels (longest side, a multiple of 32).",
-                         range=(160, 1920), check=_check_imgsz)
-    cpu_threads: int = setting(0, "CPU threads for inference; 0 = the runtime's default (one per core).",
-                               range=(0, 256))
+    imgsz: int = setting(
+        640, "Detector input size in pixels (longest side, a multiple of 32).", range=(160, 1920), check=_check_imgsz
+    )
+    cpu_threads: int = setting(
+        0, "CPU threads for inference; 0 = the runtime's default (one per core).", range=(0, 256)
+    )
     # --- per frame: may change while running
     person_threshold: float = setting(0.25, "Minimum person detection score.", dynamic=True, range=(0.01, 1.0))
-    nms_iou_threshold: float = setting(0.7, "IoU above which overlapping detections are merged.", dynamic=True,
-                                       range=(0.05, 1.0))
-    duplicate_oks_threshold: float = setting(0.5, "Keypoint similarity (OKS) above which a lower-scoring detection "
-                                             "is the same person again and is dropped; 1 = keep all.", dynamic=True,
-                                             range=(0.05, 1.0))
-    keypoint_threshold: float = setting(0.3, "Keypoints below this confidence count as unseen.", dynamic=True,
-                                        range=(0.0, 1.0))
-    max_people: int = setting(10, "At most this many people per frame (highest scores first).", dynamic=True,
-                              range=(1, 100))
-    track_max_age_s: float = setting(1.0, "Seconds a person may go undetected and keep their id.", dynamic=True,
-                                     range=(0.0, 60.0))
+    nms_iou_threshold: float = setting(
+        0.7, "IoU above which overlapping detections are merged.", dynamic=True, range=(0.05, 1.0)
+    )
+    duplicate_oks_threshold: float = setting(
+        0.5,
+        "Keypoint similarity (OKS) above which a lower-scoring detection "
+        "is the same person again and is dropped; 1 = keep all.",
+        dynamic=True,
+        range=(0.05, 1.0),
+    )
+    keypoint_threshold: float = setting(
+        0.3, "Keypoints below this confidence count as unseen.", dynamic=True, range=(0.0, 1.0)
+    )
+    max_people: int = setting(
+        10, "At most this many people per frame (highest scores first).", dynamic=True, range=(1, 100)
+    )
+    track_max_age_s: float = setting(
+        1.0, "Seconds a person may go undetected and keep their id.", dynamic=True, range=(0.0, 60.0)
+    )
     # --- input
-    max_image_pixels: int = setting(40_000_000, "Images declaring more pixels than this are refused before "
-                                    "decoding (decompression bombs).", dynamic=True, range=(1, 1_000_000_000))
+    max_image_pixels: int = setting(
+        40_000_000,
+        "Images declaring more pixels than this are refused before decoding (decompression bombs).",
+        dynamic=True,
+        range=(1, 1_000_000_000),
+    )
 
     def __post_init__(self) -> None:
         problems = [p for f in dataclasses.fields(self) if (p := field_problem(f, getattr(self, f.name)))]

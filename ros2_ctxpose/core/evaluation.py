@@ -34,8 +34,11 @@ def pose_errors(pred_h36m: np.ndarray, gt: np.ndarray, mapping: JointSetMapping)
     pred = mapping.pred_compared(pred_h36m) - pred_root
     ref = mapping.gt_compared(gt) - gt_root
     pred_t, ref_t = torch.from_numpy(pred[None]).double(), torch.from_numpy(ref[None]).double()
-    return PoseErrors(1000.0 * float(mpjpe(pred_t, ref_t)), 1000.0 * float(pa_mpjpe(pred_t, ref_t)),
-                      1000.0 * float(np.linalg.norm(pred_root - gt_root)))
+    return PoseErrors(
+        1000.0 * float(mpjpe(pred_t, ref_t)),
+        1000.0 * float(pa_mpjpe(pred_t, ref_t)),
+        1000.0 * float(np.linalg.norm(pred_root - gt_root)),
+    )
 
 
 def match_person(keypoints: np.ndarray, gt_2d: np.ndarray, mapping: JointSetMapping) -> tuple[int, float] | None:

@@ -22,21 +22,63 @@ from .skeleton import COCO17, COCO_H36M_SHARED, H36M17, index_of
 
 #: MPI-INF-3DHP, the 17-joint test-set layout (as in annotations.json ``joint_sets``).
 MPI3DHP17: Final[tuple[str, ...]] = (
-    "head_top", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder",
-    "left_elbow", "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee",
-    "left_ankle", "pelvis", "spine", "head",
+    "head_top",
+    "neck",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "pelvis",
+    "spine",
+    "head",
 )
 
 #: GTA-IM, 21 joints (as in annotations.json ``joint_sets``).
 GTA21: Final[tuple[str, ...]] = (
-    "head_center", "neck", "right_clavicle", "right_shoulder", "right_elbow", "right_wrist",
-    "left_clavicle", "left_shoulder", "left_elbow", "left_wrist", "spine0", "spine1", "spine2",
-    "spine3", "spine4", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+    "head_center",
+    "neck",
+    "right_clavicle",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
+    "left_clavicle",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "spine0",
+    "spine1",
+    "spine2",
+    "spine3",
+    "spine4",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
 )
 
 _LIMBS: Final[tuple[str, ...]] = (
-    "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
-    "left_shoulder", "left_elbow", "left_wrist", "right_shoulder", "right_elbow", "right_wrist",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
 )
 
 
@@ -54,8 +96,10 @@ class JointSetMapping:
     note: str
 
     def _indices(self, pairs: tuple[tuple[str, str], ...]) -> tuple[np.ndarray, np.ndarray]:
-        return (np.array([index_of(self.joints, d) for d, _ in pairs]),
-                np.array([index_of(H36M17, h) for _, h in pairs]))
+        return (
+            np.array([index_of(self.joints, d) for d, _ in pairs]),
+            np.array([index_of(H36M17, h) for _, h in pairs]),
+        )
 
     @property
     def root_name(self) -> str:
@@ -87,44 +131,56 @@ class JointSetMapping:
 
 
 JOINT_SETS: Final[dict[str, JointSetMapping]] = {
-    m.name: m for m in (
+    m.name: m
+    for m in (
         JointSetMapping(
-            name="h36m17", joints=H36M17,
+            name="h36m17",
+            joints=H36M17,
             compared=tuple((j, j) for j in H36M17),
             root=(("pelvis", "pelvis"),),
             note="same layout as the lifter: all 17 joints",
         ),
         JointSetMapping(
-            name="mpi3dhp17", joints=MPI3DHP17,
-            compared=(("pelvis", "pelvis"),) + tuple((j, j) for j in _LIMBS)
+            name="mpi3dhp17",
+            joints=MPI3DHP17,
+            compared=(("pelvis", "pelvis"),)
+            + tuple((j, j) for j in _LIMBS)
             + (("neck", "thorax"), ("head_top", "head_top")),
             root=(("pelvis", "pelvis"),),
             note="15 joints; left out: spine (higher on the torso than H36M's) and head "
-                 "(the head's centre, not H36M's neck_nose)",
+            "(the head's centre, not H36M's neck_nose)",
         ),
         JointSetMapping(
-            name="gta21", joints=GTA21,
+            name="gta21",
+            joints=GTA21,
             compared=tuple((j, j) for j in _LIMBS),
             root=(("left_hip", "left_hip"), ("right_hip", "right_hip")),
             note="12 limb joints; no pelvis, so the root is the mid-hip; left out: head_center, "
-                 "neck, clavicles, spine0-4 (no H36M counterpart)",
+            "neck, clavicles, spine0-4 (no H36M counterpart)",
         ),
     )
 }
 
 #: For every H36M-17 joint, the COCO-17 keypoints it is inferred from (its confidence is their mean).
 H36M17_FROM_COCO: Final[tuple[tuple[str, ...], ...]] = (
-    ("left_hip", "right_hip"),                                              # pelvis
-    ("right_hip",), ("right_knee",), ("right_ankle",),
-    ("left_hip",), ("left_knee",), ("left_ankle",),
-    ("left_shoulder", "right_shoulder", "left_hip", "right_hip"),           # spine
-    ("left_shoulder", "right_shoulder"),                                    # thorax
-    ("nose",),                                                              # neck_nose
-    ("nose", "left_eye", "right_eye", "left_ear", "right_ear"),             # head_top
-    ("left_shoulder",), ("left_elbow",), ("left_wrist",),
-    ("right_shoulder",), ("right_elbow",), ("right_wrist",),
+    ("left_hip", "right_hip"),  # pelvis
+    ("right_hip",),
+    ("right_knee",),
+    ("right_ankle",),
+    ("left_hip",),
+    ("left_knee",),
+    ("left_ankle",),
+    ("left_shoulder", "right_shoulder", "left_hip", "right_hip"),  # spine
+    ("left_shoulder", "right_shoulder"),  # thorax
+    ("nose",),  # neck_nose
+    ("nose", "left_eye", "right_eye", "left_ear", "right_ear"),  # head_top
+    ("left_shoulder",),
+    ("left_elbow",),
+    ("left_wrist",),
+    ("right_shoulder",),
+    ("right_elbow",),
+    ("right_wrist",),
 )
-
 
 
 def _conf_matrix() -> np.ndarray:

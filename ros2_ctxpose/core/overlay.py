@@ -17,8 +17,16 @@ from .skeleton import COCO17_BONES
 
 #: Distinct BGR colours, cycled by id so one person keeps a colour across frames.
 _PALETTE: tuple[tuple[int, int, int], ...] = (
-    (75, 25, 230), (75, 180, 60), (25, 225, 255), (200, 130, 0), (48, 130, 245),
-    (180, 30, 145), (240, 240, 70), (230, 50, 240), (60, 245, 210), (128, 128, 0),
+    (75, 25, 230),
+    (75, 180, 60),
+    (25, 225, 255),
+    (200, 130, 0),
+    (48, 130, 245),
+    (180, 30, 145),
+    (240, 240, 70),
+    (230, 50, 240),
+    (60, 245, 210),
+    (128, 128, 0),
 )
 
 
@@ -54,8 +62,7 @@ def draw_people(image: np.ndarray, people: Sequence[Person3D], *, keypoint_thres
     return out
 
 
-def _label(image: np.ndarray, text: str, corner: tuple[int, int], colour: tuple[int, int, int],
-           thick: int) -> None:
+def _label(image: np.ndarray, text: str, corner: tuple[int, int], colour: tuple[int, int, int], thick: int) -> None:
     """Text on a filled box above ``corner``, shifted inside the image where it would not fit."""
     scale = 0.4 * thick
     (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)

@@ -55,17 +55,25 @@ class Pose3DPipeline:
             say their context branch was trained (an untrained branch adds nothing but cost).
     """
 
-    def __init__(self, detector: PoseDetector, lifter: ContextLifter, config: PipelineConfig | None = None, *,
-                 use_context: bool | None = None) -> None:
+    def __init__(
+        self,
+        detector: PoseDetector,
+        lifter: ContextLifter,
+        config: PipelineConfig | None = None,
+        *,
+        use_context: bool | None = None,
+    ) -> None:
         self.config = config or PipelineConfig()
         trained = lifter.config.context_trained
         if use_context and not trained:
             raise ConfigError("use_context=True, but these lifter weights have no trained context branch")
         self.use_context = trained if use_context is None else use_context
         if self.use_context and tuple(lifter.config.context_channels) != tuple(detector.feature_channels):
-            raise ConfigError(f"the lifter's context branch reads {tuple(lifter.config.context_channels)} feature "
-                              f"channels but the detector gives {tuple(detector.feature_channels)}: these lifter "
-                              "weights were trained for another detector")
+            raise ConfigError(
+                f"the lifter's context branch reads {tuple(lifter.config.context_channels)} feature "
+                f"channels but the detector gives {tuple(detector.feature_channels)}: these lifter "
+                "weights were trained for another detector"
+            )
         self.detector = detector
         # The config is the truth for the per-frame settings, whoever built the detector.
         detector.person_threshold = self.config.person_threshold
@@ -113,9 +121,16 @@ class Pose3DPipeline:
         """Forget who was seen (a new video); ids keep counting up, none is reused."""
         self.tracker.reset()
 
-    def __call__(self, image: np.ndarray, camera: CameraModel, *, bgr: bool = True,
-                 depth: np.ndarray | None = None, depth_scale: float = 1.0,
-                 stamp_s: float | None = None) -> FrameResult:
+    def __call__(
+        self,
+        image: np.ndarray,
+        camera: CameraModel,
+        *,
+        bgr: bool = True,
+        depth: np.ndarray | None = None,
+        depth_scale: float = 1.0,
+        stamp_s: float | None = None,
+    ) -> FrameResult:
         """People in ``image`` (H, W, 3 uint8) seen by ``camera``.
 
         ``stamp_s``: when the frame was taken (seconds, any clock that only moves forward within
@@ -136,11 +151,14 @@ class Pose3DPipeline:
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) image, got shape {image.shape}")
         if image.shape[0] * image.shape[1] > self.config.max_image_pixels:
-            raise ValueError(f"image is {image.shape[1]}x{image.shape[0]}, more than max_image_pixels = "
-                             f"{self.config.max_image_pixels}")
+            raise ValueError(
+                f"image is {image.shape[1]}x{image.shape[0]}, more than max_image_pixels = "
+                f"{self.config.max_image_pixels}"
+            )
         if (image.shape[1], image.shape[0]) != (camera.width, camera.height):
-            raise ValueError(f"image is {image.shape[1]}x{image.shape[0]} but the camera is "
-                             f"{camera.width}x{camera.height}")
+            raise ValueError(
+                f"image is {image.shape[1]}x{image.shape[0]} but the camera is {camera.width}x{camera.height}"
+            )
 
         t = time.perf_counter()
         det = self.detector.detect(image, bgr=bgr)
@@ -171,44 +189,63 @@ class Pose3DPipeline:
         timings["lifter"] = _ms(t)
 
         t = time.perf_counter()
-        roots, sources = self._place(pose_rel, keypoints, kp_norm, conf, camera, image.shape[:2],
-                                     depth, depth_scale)
+        roots, sources = self._place(pose_rel, keypoints, kp_norm, conf, camera, image.shape[:2], depth, depth_scale)
         joints = pose_rel + roots[:, None, :]
         joints_uv = camera.project(joints)
         joints_conf = h36m_confidence(conf)
         boxes = all_boxes[order]
         scores = all_scores[order]
-        if stamp_s is None:
-            ids = np.arange(len(order))
-        else:
-            ids = self.tracker.update(boxes, keypoints, stamp_s)
+        ids = np.arange(len(order)) if stamp_s is None else self.tracker.update(boxes, keypoints, stamp_s)
         people = [
-            Person3D(track_id=int(ids[i]), score=float(scores[i]), bbox_xyxy=boxes[i], keypoints_2d=keypoints[i],
-                     joints_3d=joints[i], joints_uv=joints_uv[i], joints_conf=joints_conf[i],
-                     root=joints[i, 0].copy(), root_source=sources[i])
+            Person3D(
+                track_id=int(ids[i]),
+                score=float(scores[i]),
+                bbox_xyxy=boxes[i],
+                keypoints_2d=keypoints[i],
+                joints_3d=joints[i],
+                joints_uv=joints_uv[i],
+                joints_conf=joints_conf[i],
+                root=joints[i, 0].copy(),
+                root_source=sources[i],
+            )
             for i in range(len(order))
         ]
         timings["placement"] = _ms(t)
         timings["total"] = _ms(t_start)
         return FrameResult(people, timings)
 
-    def _lifter_inputs(self, kp_norm: np.ndarray, conf: np.ndarray, keypoints: np.ndarray,
-                       boxes: np.ndarray, det: Any) -> tuple[Any, ...]:
+    def _lifter_inputs(
+        self, kp_norm: np.ndarray, conf: np.ndarray, keypoints: np.ndarray, boxes: np.ndarray, det: Any
+    ) -> tuple[Any, ...]:
         """Positional arguments of the lifter: (kp_norm, conf[, crops, joints_grid])."""
         args: tuple[Any, ...] = (self._tensor(kp_norm), self._tensor(conf))
         if self.use_context:
             cfg = self.lifter.config
-            people = crop_people(det.features, det.letterbox, self._tensor(boxes), self._tensor(keypoints[..., :2]),
-                                 cfg.context_crop_sizes, cfg.context_crop_margin)
+            people = crop_people(
+                det.features,
+                det.letterbox,
+                self._tensor(boxes),
+                self._tensor(keypoints[..., :2]),
+                cfg.context_crop_sizes,
+                cfg.context_crop_margin,
+            )
             args += (tuple(c.to(self.lifter_dtype) for c in people.crops), people.joints_grid.to(self.lifter_dtype))
         return args
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, dtype=self.lifter_dtype, device=self.device)
 
-    def _place(self, pose_rel: np.ndarray, keypoints: np.ndarray, kp_norm: np.ndarray,
-               conf: np.ndarray, camera: CameraModel, image_hw: tuple[int, int],
-               depth: np.ndarray | None, depth_scale: float) -> tuple[np.ndarray, list[str]]:
+    def _place(
+        self,
+        pose_rel: np.ndarray,
+        keypoints: np.ndarray,
+        kp_norm: np.ndarray,
+        conf: np.ndarray,
+        camera: CameraModel,
+        image_hw: tuple[int, int],
+        depth: np.ndarray | None,
+        depth_scale: float,
+    ) -> tuple[np.ndarray, list[str]]:
         """Roots (B, 3) and their sources: depth where it has enough valid pixels, else reprojection."""
         roots = root_from_reprojection(pose_rel, kp_norm, conf, min_conf=self.config.keypoint_threshold)
         fallback = ROOT_SCALE_UNKNOWN if camera.assumed else ROOT_FROM_INTRINSICS
@@ -217,8 +254,9 @@ class Pose3DPipeline:
             return roots, sources
         depth_m = depth_to_metres(depth, depth_scale)
         to_depth_px = np.array([depth_m.shape[1] / image_hw[1], depth_m.shape[0] / image_hw[0]])
-        d_roots, ok = root_from_depth(pose_rel, keypoints[..., :2] * to_depth_px, kp_norm, conf,
-                                      depth_m, min_conf=self.config.keypoint_threshold)
+        d_roots, ok = root_from_depth(
+            pose_rel, keypoints[..., :2] * to_depth_px, kp_norm, conf, depth_m, min_conf=self.config.keypoint_threshold
+        )
         roots[ok] = d_roots[ok]
         return roots, [ROOT_FROM_DEPTH if k else s for k, s in zip(ok, sources)]
 

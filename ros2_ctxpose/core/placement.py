@@ -35,8 +35,9 @@ _H36M_IDX: Final[np.ndarray] = np.array([h for _, h in COCO_H36M_SHARED])
 _MIN_JOINT_DEPTH: Final[float] = 0.1
 
 
-def _shared(pose_rel: np.ndarray, kp_norm: np.ndarray, conf: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _shared(
+    pose_rel: np.ndarray, kp_norm: np.ndarray, conf: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The shared joints: relative 3D (B, S, 3), observed normalised 2D (B, S, 2), conf (B, S)
     and which observations are finite (B, S); non-finite ones are zeroed with confidence 0."""
     pose = np.asarray(pose_rel, dtype=np.float64)[:, _H36M_IDX]
@@ -83,9 +84,16 @@ def _solve_weighted(pose: np.ndarray, xy: np.ndarray, w: np.ndarray) -> np.ndarr
     return np.linalg.solve(M, (AtW @ b[..., None]))[..., 0]
 
 
-def root_from_reprojection(pose_rel: np.ndarray, kp_norm: np.ndarray, conf: np.ndarray, *,
-                           min_conf: float = 0.3, min_joints: int = 4, iterations: int = 8,
-                           cauchy_fraction: float = 0.05) -> np.ndarray:
+def root_from_reprojection(
+    pose_rel: np.ndarray,
+    kp_norm: np.ndarray,
+    conf: np.ndarray,
+    *,
+    min_conf: float = 0.3,
+    min_joints: int = 4,
+    iterations: int = 8,
+    cauchy_fraction: float = 0.05,
+) -> np.ndarray:
     """Root translations (B, 3) that best reproject the poses onto the 2D keypoints.
 
     Args:
@@ -162,10 +170,18 @@ def depth_to_metres(depth: np.ndarray, depth_scale: float) -> np.ndarray:
     return depth.astype(np.float64) * depth_scale
 
 
-def root_from_depth(pose_rel: np.ndarray, kp_px: np.ndarray, kp_norm: np.ndarray, conf: np.ndarray,
-                    depth_m: np.ndarray, *, min_conf: float = 0.3, min_valid: int = 3,
-                    window_radius: int = 2, inlier_band_m: float = 0.3
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def root_from_depth(
+    pose_rel: np.ndarray,
+    kp_px: np.ndarray,
+    kp_norm: np.ndarray,
+    conf: np.ndarray,
+    depth_m: np.ndarray,
+    *,
+    min_conf: float = 0.3,
+    min_valid: int = 3,
+    window_radius: int = 2,
+    inlier_band_m: float = 0.3,
+) -> tuple[np.ndarray, np.ndarray]:
     """Root translations from an aligned depth image, and which people had enough valid depth.
 
     Args:

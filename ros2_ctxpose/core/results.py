@@ -30,13 +30,13 @@ class Person3D:
     #: reused, from 1); for a still image (no time stamp) the person's index in it, from 0.
     track_id: int
     score: float
-    bbox_xyxy: np.ndarray      # (4,) source pixels
-    keypoints_2d: np.ndarray   # (17, 3) COCO-17 [u, v, conf], source pixels (detector output)
-    joints_3d: np.ndarray      # (17, 3) H36M-17, camera optical frame, metres, absolute
-    joints_uv: np.ndarray      # (17, 2) joints_3d projected into the image (pixels)
-    joints_conf: np.ndarray    # (17,) per H36M-17 joint, from the COCO confidences
-    root: np.ndarray           # (3,) = joints_3d[0]
-    root_source: str           # ROOT_FROM_INTRINSICS | ROOT_FROM_DEPTH | ROOT_SCALE_UNKNOWN
+    bbox_xyxy: np.ndarray  # (4,) source pixels
+    keypoints_2d: np.ndarray  # (17, 3) COCO-17 [u, v, conf], source pixels (detector output)
+    joints_3d: np.ndarray  # (17, 3) H36M-17, camera optical frame, metres, absolute
+    joints_uv: np.ndarray  # (17, 2) joints_3d projected into the image (pixels)
+    joints_conf: np.ndarray  # (17,) per H36M-17 joint, from the COCO confidences
+    root: np.ndarray  # (3,) = joints_3d[0]
+    root_source: str  # ROOT_FROM_INTRINSICS | ROOT_FROM_DEPTH | ROOT_SCALE_UNKNOWN
 
 
 @dataclass
@@ -72,8 +72,11 @@ def person_record(person: Person3D) -> dict[str, Any]:
 
 def frame_record(result: FrameResult, **fields: Any) -> dict[str, Any]:
     """A result line: ``fields`` (file, stamp, size...), the pipeline latency and the people."""
-    return {**fields, "latency_ms": _rounded(result.timings_ms.get("total", float("nan")), 2),
-            "people": [person_record(p) for p in result.people]}
+    return {
+        **fields,
+        "latency_ms": _rounded(result.timings_ms.get("total", float("nan")), 2),
+        "people": [person_record(p) for p in result.people],
+    }
 
 
 def to_json(record: dict[str, Any]) -> str:

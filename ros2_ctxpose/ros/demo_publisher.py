@@ -45,8 +45,16 @@ def camera_info_for(width: int, height: int, hfov_deg: float, header: Header) ->
     """CameraInfo of a centred, distortion-free camera with the given horizontal field of view."""
     K = CameraModel.from_fov(width, height, hfov_deg).K
     P = np.hstack([K, np.zeros((3, 1))])
-    return CameraInfo(header=header, width=width, height=height, distortion_model="plumb_bob",
-                      d=[0.0] * 5, k=K.ravel().tolist(), r=np.eye(3).ravel().tolist(), p=P.ravel().tolist())
+    return CameraInfo(
+        header=header,
+        width=width,
+        height=height,
+        distortion_model="plumb_bob",
+        d=[0.0] * 5,
+        k=K.ravel().tolist(),
+        r=np.eye(3).ravel().tolist(),
+        p=P.ravel().tolist(),
+    )
 
 
 def optical_frame_transform(body_frame: str, optical_frame: str, stamp) -> TransformStamped:
@@ -95,22 +103,42 @@ class DemoPublisher(Node):
         super().__init__("demo_publisher", **kwargs)
 
         def declare(name, default, description, **ranges):
-            return self.declare_parameter(name, default, ParameterDescriptor(
-                description=description, read_only=True, **ranges)).value
+            return self.declare_parameter(
+                name, default, ParameterDescriptor(description=description, read_only=True, **ranges)
+            ).value
 
         video = declare("video", "", "Video file to play; empty = Sports2D's demo.mp4.")
         loop = declare("loop", True, "Start again at the end of the video.")
-        scale = declare("scale", 1.0, "Resize factor of the published frames.",
-                        floating_point_range=[FloatingPointRange(from_value=0.1, to_value=1.0)])
-        rate = declare("rate_hz", 0.0, "Publishing rate; 0 = the video's frame rate.",
-                       floating_point_range=[FloatingPointRange(from_value=0.0, to_value=240.0)])
-        self.max_frames = declare("max_frames", 0, "Stop after this many frames; 0 = never.",
-                                  integer_range=[IntegerRange(from_value=0, to_value=10**9)])
+        scale = declare(
+            "scale",
+            1.0,
+            "Resize factor of the published frames.",
+            floating_point_range=[FloatingPointRange(from_value=0.1, to_value=1.0)],
+        )
+        rate = declare(
+            "rate_hz",
+            0.0,
+            "Publishing rate; 0 = the video's frame rate.",
+            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=240.0)],
+        )
+        self.max_frames = declare(
+            "max_frames",
+            0,
+            "Stop after this many frames; 0 = never.",
+            integer_range=[IntegerRange(from_value=0, to_value=10**9)],
+        )
         self.frame_id = declare("frame_id", "camera_optical_frame", "frame_id of the images.")
-        body_frame = declare("camera_frame", "camera_link", "Camera body frame (x forward, z up) published "
-                             "as the optical frame's parent on /tf_static; empty = none.")
-        self.hfov_deg = declare("hfov_deg", DEMO_HFOV_DEG, "Horizontal FOV stated in the CameraInfo.",
-                                floating_point_range=[FloatingPointRange(from_value=10.0, to_value=170.0)])
+        body_frame = declare(
+            "camera_frame",
+            "camera_link",
+            "Camera body frame (x forward, z up) published as the optical frame's parent on /tf_static; empty = none.",
+        )
+        self.hfov_deg = declare(
+            "hfov_deg",
+            DEMO_HFOV_DEG,
+            "Horizontal FOV stated in the CameraInfo.",
+            floating_point_range=[FloatingPointRange(from_value=10.0, to_value=170.0)],
+        )
 
         self.camera = VideoCamera(Path(video) if video else demo_video_path(), loop=loop, scale=scale)
         # Reliable: a large frame sent best effort is lost whole when one fragment is; the node's
@@ -119,15 +147,18 @@ class DemoPublisher(Node):
         self.image_pub = self.create_publisher(Image, IMAGE_TOPIC, qos)
         self.info_pub = self.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, qos)
         if body_frame:
-            tf_sender(self, static=True)([optical_frame_transform(body_frame, self.frame_id,
-                                                                  self.get_clock().now().to_msg())])
+            tf_sender(self, static=True)(
+                [optical_frame_transform(body_frame, self.frame_id, self.get_clock().now().to_msg())]
+            )
         self.published = 0
         #: Completed when the video ended (without loop) or max_frames were published.
         self.done = Future()
         period = 1.0 / (rate or self.camera.fps)
         self.timer = self.create_timer(period, self._tick)
-        self.get_logger().info(f"playing {self.camera.path} at {1.0 / period:.1f} Hz on "
-                               f"{self.resolve_topic_name(IMAGE_TOPIC)} (HFOV {self.hfov_deg:g} deg)")
+        self.get_logger().info(
+            f"playing {self.camera.path} at {1.0 / period:.1f} Hz on "
+            f"{self.resolve_topic_name(IMAGE_TOPIC)} (HFOV {self.hfov_deg:g} deg)"
+        )
 
     def _tick(self) -> None:
         frame = self.camera.read()

@@ -92,8 +92,9 @@ def skeletons_record(msg: Skeleton3DArray) -> dict:
     """A poses.jsonl line: the stamp and frame, the node's latency (image stamp to publication)
     and the people in ``core.results``' format (docs/OUTPUT_FORMAT.md)."""
     result = FrameResult(people_from_message(msg), {"total": _seconds(msg.processing_latency) * 1000.0})
-    return frame_record(result, stamp=msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9,
-                        frame_id=msg.header.frame_id)
+    return frame_record(
+        result, stamp=msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, frame_id=msg.header.frame_id
+    )
 
 
 class DemoViewer(Node):
@@ -142,10 +143,15 @@ class DemoViewer(Node):
             return
         last = batch[-1]
         latency = statistics.mean(_seconds(m.processing_latency) for m in batch) * 1000.0
-        roots = ", ".join(f"#{s.id} ({s.root_position.x:+.1f}, {s.root_position.y:+.1f}, {s.root_position.z:.1f}) m"
-                          for s in last.skeletons)
-        print(f"[demo] {elapsed:5.0f} s  {len(batch)} fps  latency {latency:4.0f} ms  "
-              f"people {len(last.skeletons)}: {roots}", flush=True)
+        roots = ", ".join(
+            f"#{s.id} ({s.root_position.x:+.1f}, {s.root_position.y:+.1f}, {s.root_position.z:.1f}) m"
+            for s in last.skeletons
+        )
+        print(
+            f"[demo] {elapsed:5.0f} s  {len(batch)} fps  latency {latency:4.0f} ms  "
+            f"people {len(last.skeletons)}: {roots}",
+            flush=True,
+        )
 
     def close(self) -> None:
         if self._video is not None:
@@ -173,10 +179,12 @@ def summary(results: list[Skeleton3DArray], seconds: float) -> str:
     counts = [len(r.skeletons) for r in results]
     latencies = sorted(_seconds(r.processing_latency) * 1000.0 for r in results)
     ids = sorted({s.id for r in results for s in r.skeletons})
-    return (f"{len(results)} results in {seconds:.0f} s ({len(results) / max(seconds, 1e-9):.1f} per s); "
-            f"latency median {statistics.median(latencies):.0f} ms, max {latencies[-1]:.0f} ms; "
-            f"people per frame: max {max(counts)}, frames with 2+: {sum(c >= 2 for c in counts)}; "
-            f"track ids seen: {len(ids)}")
+    return (
+        f"{len(results)} results in {seconds:.0f} s ({len(results) / max(seconds, 1e-9):.1f} per s); "
+        f"latency median {statistics.median(latencies):.0f} ms, max {latencies[-1]:.0f} ms; "
+        f"people per frame: max {max(counts)}, frames with 2+: {sum(c >= 2 for c in counts)}; "
+        f"track ids seen: {len(ids)}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,24 +193,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=0, help="stop after this many results (0 = no limit)")
     parser.add_argument("--out", type=Path, default=Path("output/demo"), help="output folder (default output/demo)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--params-file", type=Path, default=None,
-                        help="pose3d_node parameters (default: config/pose3d.yaml)")
-    parser.add_argument("--scale", type=float, default=0.5,
-                        help="resize factor of the published footage (default 0.5: the detector sees 640 px "
-                             "either way, and a smaller camera leaves the CPU to the model)")
+    parser.add_argument(
+        "--params-file", type=Path, default=None, help="pose3d_node parameters (default: config/pose3d.yaml)"
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=0.5,
+        help="resize factor of the published footage (default 0.5: the detector sees 640 px "
+        "either way, and a smaller camera leaves the CPU to the model)",
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
     params_file = args.params_file or default_params_file()
     # The node configures and activates itself (no launch file here to drive its lifecycle), and
     # its fixed input names are remapped onto the camera's, as the launch file does.
-    node_proc = _start("ros2_ctxpose.ros.node", NAMESPACE,
-                       ["--params-file", str(params_file), "-p", f"device:={args.device}", "-p", "autostart:=true",
-                        "-r", "image:=camera/image_raw", "-r", "camera_info:=camera/camera_info"],
-                       args.out / "pose3d_node.log")
+    node_proc = _start(
+        "ros2_ctxpose.ros.node",
+        NAMESPACE,
+        [
+            "--params-file",
+            str(params_file),
+            "-p",
+            f"device:={args.device}",
+            "-p",
+            "autostart:=true",
+            "-r",
+            "image:=camera/image_raw",
+            "-r",
+            "camera_info:=camera/camera_info",
+        ],
+        args.out / "pose3d_node.log",
+    )
     # Like a camera driver: image_raw and camera_info in the camera's namespace.
-    camera_proc = _start("ros2_ctxpose.ros.demo_publisher", f"{NAMESPACE}/camera", ["-p", f"scale:={args.scale}"],
-                         args.out / "demo_publisher.log")
+    camera_proc = _start(
+        "ros2_ctxpose.ros.demo_publisher",
+        f"{NAMESPACE}/camera",
+        ["-p", f"scale:={args.scale}"],
+        args.out / "demo_publisher.log",
+    )
     rclpy.init()
     viewer = DemoViewer(args.out)
     first_result: float | None = None
@@ -238,8 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.try_shutdown()
     if viewer.results:
         print(f"[demo] {summary(viewer.results, elapsed)}")
-        print(f"[demo] wrote {args.out}/demo_overlay.mp4 (2D overlay | 3D top view), {args.out}/best_frame.jpg, "
-              f"{args.out}/poses.jsonl")
+        print(
+            f"[demo] wrote {args.out}/demo_overlay.mp4 (2D overlay | 3D top view), {args.out}/best_frame.jpg, "
+            f"{args.out}/poses.jsonl"
+        )
     elif status == 0:
         print("[demo] no results", file=sys.stderr)
         status = 1

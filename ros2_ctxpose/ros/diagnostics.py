@@ -129,8 +129,9 @@ class FrameStats:
             return window
 
 
-def diagnostic_array(stamp, name: str, window: StatsWindow, device: str, camera: str,
-                     state: str = "active") -> DiagnosticArray:
+def diagnostic_array(
+    stamp, name: str, window: StatsWindow, device: str, camera: str, state: str = "active"
+) -> DiagnosticArray:
     """One DiagnosticStatus for the node; WARN while active and no images arrive or nothing gets
     processed. ``state`` is the node's lifecycle state: while it is not active nothing is
     expected to arrive, which is OK, and the message says so."""
@@ -160,8 +161,13 @@ def diagnostic_array(stamp, name: str, window: StatsWindow, device: str, camera:
         "device": device,
         "camera_model": camera,
     }
-    status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=device,
-                              values=[KeyValue(key=k, value=v) for k, v in values.items()])
+    status = DiagnosticStatus(
+        level=level,
+        name=name,
+        message=message,
+        hardware_id=device,
+        values=[KeyValue(key=k, value=v) for k, v in values.items()],
+    )
     array = DiagnosticArray(status=[status])
     array.header.stamp = stamp
     return array

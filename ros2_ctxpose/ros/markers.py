@@ -32,13 +32,28 @@ def _colour(track_id: int) -> ColorRGBA:
 
 def person_markers(skeleton: Skeleton3D, header, lifetime: Duration) -> list[Marker]:
     """The joints (SPHERE_LIST) and bones (LINE_LIST) of one person."""
-    common = dict(header=header, ns=marker_namespace(skeleton.id), action=Marker.ADD, lifetime=lifetime,
-                  color=_colour(skeleton.id))
-    joints = Marker(id=0, type=Marker.SPHERE_LIST, points=list(skeleton.joint_positions),
-                    scale=Vector3(x=JOINT_DIAMETER_M, y=JOINT_DIAMETER_M, z=JOINT_DIAMETER_M), **common)
+    common = dict(
+        header=header,
+        ns=marker_namespace(skeleton.id),
+        action=Marker.ADD,
+        lifetime=lifetime,
+        color=_colour(skeleton.id),
+    )
+    joints = Marker(
+        id=0,
+        type=Marker.SPHERE_LIST,
+        points=list(skeleton.joint_positions),
+        scale=Vector3(x=JOINT_DIAMETER_M, y=JOINT_DIAMETER_M, z=JOINT_DIAMETER_M),
+        **common,
+    )
     joints.pose.orientation.w = 1.0
-    bones = Marker(id=1, type=Marker.LINE_LIST, scale=Vector3(x=BONE_WIDTH_M), **common,
-                   points=[skeleton.joint_positions[i] for bone in H36M17_BONES for i in bone])
+    bones = Marker(
+        id=1,
+        type=Marker.LINE_LIST,
+        scale=Vector3(x=BONE_WIDTH_M),
+        **common,
+        points=[skeleton.joint_positions[i] for bone in H36M17_BONES for i in bone],
+    )
     bones.pose.orientation.w = 1.0
     return [joints, bones]
 

@@ -65,11 +65,17 @@ def people_from_message(msg: Skeleton3DArray) -> list[Person3D]:
     people = []
     for s in msg.skeletons:
         joints = np.array([[p.x, p.y, p.z] for p in s.joint_positions], dtype=np.float64).reshape(-1, 3)
-        people.append(Person3D(
-            track_id=int(s.id), score=float(s.score), bbox_xyxy=np.asarray(s.bbox_xyxy, dtype=np.float64),
-            keypoints_2d=np.asarray(s.keypoints_2d, dtype=np.float64).reshape(-1, 3), joints_3d=joints,
-            joints_uv=np.stack([np.asarray(s.joint_u), np.asarray(s.joint_v)], -1).astype(np.float64),
-            joints_conf=np.asarray(s.joint_confidence, dtype=np.float64),
-            root=np.array([s.root_position.x, s.root_position.y, s.root_position.z]),
-            root_source=_ROOT_SOURCE_NAME[s.root_source]))
+        people.append(
+            Person3D(
+                track_id=int(s.id),
+                score=float(s.score),
+                bbox_xyxy=np.asarray(s.bbox_xyxy, dtype=np.float64),
+                keypoints_2d=np.asarray(s.keypoints_2d, dtype=np.float64).reshape(-1, 3),
+                joints_3d=joints,
+                joints_uv=np.stack([np.asarray(s.joint_u), np.asarray(s.joint_v)], -1).astype(np.float64),
+                joints_conf=np.asarray(s.joint_confidence, dtype=np.float64),
+                root=np.array([s.root_position.x, s.root_position.y, s.root_position.z]),
+                root_source=_ROOT_SOURCE_NAME[s.root_source],
+            )
+        )
     return people

@@ -105,8 +105,12 @@ OUTPUT = "human/pose3d"
 
 #: The camera image: sensor-data QoS, but only the newest sample is kept by the middleware, since
 #: only the newest is ever processed (see FrameGate); its reliability may be overridden.
-IMAGE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
-                       durability=DurabilityPolicy.VOLATILE)
+IMAGE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
 IMAGE_QOS_OVERRIDES = QoSOverridingOptions([QoSPolicyKind.RELIABILITY])
 #: CameraInfo and depth: sensor-data QoS (best effort, keep last 5).
 SENSOR_QOS = qos_profile_sensor_data
@@ -124,9 +128,9 @@ def cdr_stamp_ns(raw: bytes) -> int | None:
     encapsulation header.)"""
     if len(raw) < 12 or raw[0] != 0:
         return None
-    if raw[1] in (0x01, 0x07):      # CDR_LE, PLAIN_CDR2_LE
+    if raw[1] in (0x01, 0x07):  # CDR_LE, PLAIN_CDR2_LE
         sec, nanosec = struct.unpack_from("<iI", raw, 4)
-    elif raw[1] in (0x00, 0x06):    # CDR_BE, PLAIN_CDR2_BE
+    elif raw[1] in (0x00, 0x06):  # CDR_BE, PLAIN_CDR2_BE
         sec, nanosec = struct.unpack_from(">iI", raw, 4)
     else:
         return None
@@ -310,6 +314,7 @@ class LatestFrame:
         """The newest message and its arrival time, or None after ``timeout`` s or once closed.
         A message that arrived before ``since`` (monotonic) is stale: it is discarded (counted in
         ``stale``) and a newer one awaited."""
+
         def ready() -> bool:
             if self._item is not None and self._item[1] < since:
                 self._item = None
@@ -365,6 +370,7 @@ class DepthBuffer:
     def nearest(self, stamp_ns: int, max_offset_s: float, wait_s: float) -> Any | None:
         """The stored item closest to ``stamp_ns`` within ``max_offset_s``, waiting up to ``wait_s``
         for it while none is close enough; None if none came."""
+
         def best() -> Any | None:
             closest = min(self._items, key=lambda it: abs(it[0] - stamp_ns), default=None)
             return closest[1] if closest is not None and abs(closest[0] - stamp_ns) <= max_offset_s * 1e9 else None
@@ -429,16 +435,19 @@ class Pose3DNode(LifecycleNode):
 
                 self._recorder = McapRecorder(self.ros.record_mcap)
             except Exception as exc:  # noqa: BLE001
-                self.get_logger().error(f"configure failed: cannot record to {self.ros.record_mcap!r}: "
-                                        f"{type(exc).__name__}: {exc}")
+                self.get_logger().error(
+                    f"configure failed: cannot record to {self.ros.record_mcap!r}: {type(exc).__name__}: {exc}"
+                )
                 self._release_models()
                 return TransitionCallbackReturn.FAILURE
         try:
             options = dict(qos_overriding_options=_qos_options())
             output = self.resolve_topic_name(OUTPUT)
-            for attribute, msg_type, topic, depth in (("_pose_pub", Skeleton3DArray, output, 10),
-                                                      ("_marker_pub", MarkerArray, f"{output}/markers", 10),
-                                                      ("_image_pub", Image, f"{output}/image", 1)):
+            for attribute, msg_type, topic, depth in (
+                ("_pose_pub", Skeleton3DArray, output, 10),
+                ("_marker_pub", MarkerArray, f"{output}/markers", 10),
+                ("_image_pub", Image, f"{output}/image", 1),
+            ):
                 publisher = self.create_lifecycle_publisher(msg_type, topic, depth, **options)
                 self._publishers_made.append(publisher)
                 setattr(self, attribute, publisher)
@@ -449,7 +458,8 @@ class Pose3DNode(LifecycleNode):
         self.get_logger().info(
             f"configured: pipeline on {self.device} in {time.perf_counter() - started:.1f} s; cv_bridge: "
             f"{'yes' if image_codec.has_cv_bridge() else 'no (own conversion)'}"
-            + (f"; recording to {self.ros.record_mcap}" if self._recorder is not None else ""))
+            + (f"; recording to {self.ros.record_mcap}" if self._recorder is not None else "")
+        )
         self._state = "inactive"
         return super().on_configure(state)
 
@@ -466,8 +476,10 @@ class Pose3DNode(LifecycleNode):
         self._frames = LatestFrame()
         self._worker = threading.Thread(target=self._work, args=(self._frames,), name="pose3d_worker", daemon=True)
         self._worker.start()
-        self.get_logger().info(f"active: listening on {self._image_topic()} ({self.ros.image_transport}), "
-                               f"publishing {self.resolve_topic_name(OUTPUT)}")
+        self.get_logger().info(
+            f"active: listening on {self._image_topic()} ({self.ros.image_transport}), "
+            f"publishing {self.resolve_topic_name(OUTPUT)}"
+        )
         self._state = "active"
         return super().on_activate(state)
 
@@ -512,19 +524,22 @@ class Pose3DNode(LifecycleNode):
         self._gate = FrameGate(wake=self._wake_for_frames)
         image = dict(raw=True, callback_group=self._gate, qos_overriding_options=IMAGE_QOS_OVERRIDES)
         try:
-            frames = self.create_subscription(image_type, image_topic, self._on_image, IMAGE_QOS,
-                                              event_callbacks=lost, **image)
+            frames = self.create_subscription(
+                image_type, image_topic, self._on_image, IMAGE_QOS, event_callbacks=lost, **image
+            )
             self.stats.lost_supported()
         except UnsupportedEventTypeError:
             self.get_logger().info("this RMW does not report lost messages: messages_lost stays n/a", once=True)
             frames = self.create_subscription(image_type, image_topic, self._on_image, IMAGE_QOS, **image)
         self._gate.frames = frames
         self._subscriptions.append(frames)
-        self._subscriptions.append(self.create_subscription(
-            CameraInfo, CAMERA_INFO, self._on_camera_info, SENSOR_QOS, **options))
+        self._subscriptions.append(
+            self.create_subscription(CameraInfo, CAMERA_INFO, self._on_camera_info, SENSOR_QOS, **options)
+        )
         if self.ros.use_depth:
-            self._subscriptions.append(self.create_subscription(
-                Image, DEPTH, self._on_depth, SENSOR_QOS, raw=True, **options))
+            self._subscriptions.append(
+                self.create_subscription(Image, DEPTH, self._on_depth, SENSOR_QOS, raw=True, **options)
+            )
 
     def _stop_processing(self) -> None:
         for sub in self._subscriptions:
@@ -651,8 +666,9 @@ class Pose3DNode(LifecycleNode):
                 if not self.context.ok() or frames.closed:
                     break  # shut down or deactivated mid-frame: publishing fails, nothing to report
                 self.stats.failed()
-                self.get_logger().error(f"processing failed: {type(exc).__name__}: {exc}",
-                                        throttle_duration_sec=WARN_PERIOD_S)
+                self.get_logger().error(
+                    f"processing failed: {type(exc).__name__}: {exc}", throttle_duration_sec=WARN_PERIOD_S
+                )
             elapsed = time.monotonic() - started
             cycle_s = elapsed if cycle_s is None else 0.8 * cycle_s + 0.2 * elapsed
 
@@ -684,8 +700,7 @@ class Pose3DNode(LifecycleNode):
         height, width = image.shape[:2]
         header = Header(stamp=msg.header.stamp, frame_id=s.frame_id or msg.header.frame_id or DEFAULT_FRAME)
         if not (s.frame_id or msg.header.frame_id):
-            self.get_logger().warning(f"images carry no frame_id; using {DEFAULT_FRAME!r} (set frame_id)",
-                                      once=True)
+            self.get_logger().warning(f"images carry no frame_id; using {DEFAULT_FRAME!r} (set frame_id)", once=True)
         camera = self._camera(width, height, s)
         depth, depth_scale = self._paired_depth(msg.header.stamp, s) if s.use_depth else (None, 1.0)
 
@@ -706,18 +721,20 @@ class Pose3DNode(LifecycleNode):
         recorder = self._recorder
         if recorder is not None:
             try:
-                recorder.write(RosTime.from_msg(header.stamp).nanoseconds, header.frame_id, people,
-                               latency_ns=latency.nanoseconds)
+                recorder.write(
+                    RosTime.from_msg(header.stamp).nanoseconds, header.frame_id, people, latency_ns=latency.nanoseconds
+                )
             except Exception as exc:  # noqa: BLE001 - recording must not stop the outputs
-                self.get_logger().error(f"recording to {s.record_mcap!r} failed: {type(exc).__name__}: {exc}",
-                                        throttle_duration_sec=WARN_PERIOD_S)
+                self.get_logger().error(
+                    f"recording to {s.record_mcap!r} failed: {type(exc).__name__}: {exc}",
+                    throttle_duration_sec=WARN_PERIOD_S,
+                )
         self.stats.processed(latency.nanoseconds * 1e-9, result.timings_ms.get("total", float("nan")), len(people))
 
     def _latency(self, stamp: Time, arrived: float) -> Duration:
         """Now minus the image stamp; from the arrival time when the camera leaves stamps at zero."""
         if _is_zero(stamp):
-            self.get_logger().warning("images have zero stamps: latency is measured from their arrival",
-                                      once=True)
+            self.get_logger().warning("images have zero stamps: latency is measured from their arrival", once=True)
             return Duration(seconds=time.monotonic() - arrived)
         return self.get_clock().now() - RosTime.from_msg(stamp, clock_type=self.get_clock().clock_type)
 
@@ -737,7 +754,9 @@ class Pose3DNode(LifecycleNode):
             self.get_logger().warning(
                 f"no CameraInfo received on {self.resolve_topic_name(CAMERA_INFO)}: assuming a "
                 f"{s.assumed_hfov_deg:g} deg horizontal field of view; directions are plausible but distances are "
-                "not metric", throttle_duration_sec=WARN_PERIOD_S)
+                "not metric",
+                throttle_duration_sec=WARN_PERIOD_S,
+            )
             self._camera_note = f"assumed {s.assumed_hfov_deg:g} deg HFOV"
         return CameraModel.from_fov(width, height, s.assumed_hfov_deg)
 
@@ -748,7 +767,9 @@ class Pose3DNode(LifecycleNode):
             self.get_logger().warning(
                 f"no depth image within {s.depth_max_offset_s:g} s of the colour image arrived on "
                 f"{self.resolve_topic_name(DEPTH)} within {s.depth_wait_s:g} s: placing people by "
-                "reprojection", throttle_duration_sec=WARN_PERIOD_S)
+                "reprojection",
+                throttle_duration_sec=WARN_PERIOD_S,
+            )
             return None, 1.0
         try:
             return image_codec.decode_depth(self._deserialize(raw, Image), max_pixels=self.config.max_image_pixels)
@@ -771,6 +792,7 @@ def quiet_repeated_signals() -> None:
     ``rclpy.init``, these no-op handlers are what rclpy chains to, so any number of signals end
     in one clean shutdown and exit status 0.
     """
+
     def ignore(signum: int, frame: Any) -> None:
         pass
 

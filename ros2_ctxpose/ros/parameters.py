@@ -46,40 +46,76 @@ def _check_frame(value: str) -> str | None:
 class RosSettings:
     """The parameters only the node has (config/pose3d.yaml lists them after the pipeline's)."""
 
-    image_transport: str = setting("raw", "raw: sensor_msgs/Image on 'image'; compressed: sensor_msgs/CompressedImage "
-                                   "(JPEG/PNG) on 'image/compressed'.", choices=("raw", "compressed"))
-    use_depth: bool = setting(False, "Place people with an aligned depth image ('depth' topic, 16UC1 mm or "
-                              "32FC1 m) instead of monocular reprojection.")
-    depth_max_offset_s: float = setting(0.05, "Largest stamp difference between an image and the depth image "
-                                        "paired with it.", dynamic=True, range=(0.0, 1.0))
-    depth_wait_s: float = setting(0.1, "How long a colour frame waits for its depth image to arrive (aligned "
-                                  "depth usually comes a little later).", dynamic=True, range=(0.0, 1.0))
-    max_input_rate_hz: float = setting(0.0, "Process at most this many frames per second (later frames are dropped "
-                                       "on arrival, before any decoding); 0 = as many as the model keeps up with.",
-                                       dynamic=True, range=(0.0, 1000.0))
-    frame_id: str = setting("", "Camera optical frame of the outputs; empty = the image header's frame_id.",
-                            dynamic=True, check=_check_frame)
+    image_transport: str = setting(
+        "raw",
+        "raw: sensor_msgs/Image on 'image'; compressed: sensor_msgs/CompressedImage (JPEG/PNG) on 'image/compressed'.",
+        choices=("raw", "compressed"),
+    )
+    use_depth: bool = setting(
+        False,
+        "Place people with an aligned depth image ('depth' topic, 16UC1 mm or "
+        "32FC1 m) instead of monocular reprojection.",
+    )
+    depth_max_offset_s: float = setting(
+        0.05,
+        "Largest stamp difference between an image and the depth image paired with it.",
+        dynamic=True,
+        range=(0.0, 1.0),
+    )
+    depth_wait_s: float = setting(
+        0.1,
+        "How long a colour frame waits for its depth image to arrive (aligned depth usually comes a little later).",
+        dynamic=True,
+        range=(0.0, 1.0),
+    )
+    max_input_rate_hz: float = setting(
+        0.0,
+        "Process at most this many frames per second (later frames are dropped "
+        "on arrival, before any decoding); 0 = as many as the model keeps up with.",
+        dynamic=True,
+        range=(0.0, 1000.0),
+    )
+    frame_id: str = setting(
+        "",
+        "Camera optical frame of the outputs; empty = the image header's frame_id.",
+        dynamic=True,
+        check=_check_frame,
+    )
     publish_tf: bool = setting(True, "Publish a body_<id> TF frame per person (REP 155).", dynamic=True)
-    publish_joint_frames: bool = setting(False, "Also publish one TF frame per joint (<joint>_<id>, REP 155).",
-                                         dynamic=True)
+    publish_joint_frames: bool = setting(
+        False, "Also publish one TF frame per joint (<joint>_<id>, REP 155).", dynamic=True
+    )
     publish_markers: bool = setting(True, "Publish RViz markers (joints and bones per person).", dynamic=True)
-    publish_image: bool = setting(True, "Publish the 2D overlay image (drawn only while someone subscribes).",
-                                  dynamic=True)
-    marker_lifetime_s: float = setting(0.5, "Lifetime of markers, so people who left disappear.", dynamic=True,
-                                       range=(0.05, 10.0))
-    assumed_hfov_deg: float = setting(DEFAULT_HFOV_DEG, "Horizontal field of view assumed while no usable "
-                                      "CameraInfo has been received (distances are then not metric).",
-                                      dynamic=True, range=(10.0, 170.0))
-    record_mcap: str = setting("", "Also write every published result to this MCAP file (Foxglove opens it: "
-                               "skeletons as a 3D scene); opened on configure, closed on cleanup; empty = off.")
-    autostart: bool = setting(False, "Configure and activate at start-up without a lifecycle manager (for "
-                              "`ros2 run`); false = wait in 'unconfigured' for the lifecycle transitions, which the "
-                              "launch file sends.")
+    publish_image: bool = setting(
+        True, "Publish the 2D overlay image (drawn only while someone subscribes).", dynamic=True
+    )
+    marker_lifetime_s: float = setting(
+        0.5, "Lifetime of markers, so people who left disappear.", dynamic=True, range=(0.05, 10.0)
+    )
+    assumed_hfov_deg: float = setting(
+        DEFAULT_HFOV_DEG,
+        "Horizontal field of view assumed while no usable "
+        "CameraInfo has been received (distances are then not metric).",
+        dynamic=True,
+        range=(10.0, 170.0),
+    )
+    record_mcap: str = setting(
+        "",
+        "Also write every published result to this MCAP file (Foxglove opens it: "
+        "skeletons as a 3D scene); opened on configure, closed on cleanup; empty = off.",
+    )
+    autostart: bool = setting(
+        False,
+        "Configure and activate at start-up without a lifecycle manager (for "
+        "`ros2 run`); false = wait in 'unconfigured' for the lifecycle transitions, which the "
+        "launch file sends.",
+    )
 
 
 #: Every parameter of the node by name: the pipeline's first, then the node's own.
 FIELDS: dict[str, dataclasses.Field] = {
-    f.name: f for table in (PipelineConfig, RosSettings) for f in dataclasses.fields(table)}
+    f.name: f for table in (PipelineConfig, RosSettings) for f in dataclasses.fields(table)
+}
 
 
 def descriptor(f: dataclasses.Field) -> ParameterDescriptor:
@@ -93,8 +129,9 @@ def descriptor(f: dataclasses.Field) -> ParameterDescriptor:
         if isinstance(f.default, int) and not isinstance(f.default, bool):
             desc.integer_range = [IntegerRange(from_value=int(low_high[0]), to_value=int(low_high[1]), step=0)]
         else:
-            desc.floating_point_range = [FloatingPointRange(from_value=float(low_high[0]),
-                                                            to_value=float(low_high[1]), step=0.0)]
+            desc.floating_point_range = [
+                FloatingPointRange(from_value=float(low_high[0]), to_value=float(low_high[1]), step=0.0)
+            ]
     return desc
 
 
@@ -146,8 +183,7 @@ def current(node: Node) -> tuple[PipelineConfig, RosSettings]:
 def split(values: dict[str, Any]) -> tuple[PipelineConfig, RosSettings]:
     """Parameter values by name -> the pipeline's config and the node's own settings."""
     ros_names = {f.name for f in dataclasses.fields(RosSettings)}
-    return (PipelineConfig.from_mapping(values),
-            RosSettings(**{k: v for k, v in values.items() if k in ros_names}))
+    return (PipelineConfig.from_mapping(values), RosSettings(**{k: v for k, v in values.items() if k in ros_names}))
 
 
 def changes(params: Iterable[Parameter]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -170,8 +206,7 @@ def parameters_yaml() -> str:
         "/**/pose3d_node:",
         "  ros__parameters:",
     ]
-    for title, table in (("pipeline (same names as the ctxpose CLI flags)", PipelineConfig),
-                         ("node", RosSettings)):
+    for title, table in (("pipeline (same names as the ctxpose CLI flags)", PipelineConfig), ("node", RosSettings)):
         lines.append(f"    # --- {title}")
         for f in dataclasses.fields(table):
             dynamic = " [dynamic]" if f.metadata["dynamic"] else ""

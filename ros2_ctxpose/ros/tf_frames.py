@@ -25,11 +25,22 @@ from ros2_ctxpose.msg import Skeleton3D, Skeleton3DArray
 
 #: REP 155 link name of each H36M-17 joint (the pelvis is body_<id> itself).
 REP155_LINKS: Final[dict[str, str]] = {
-    "right_hip": "r_hip", "right_knee": "r_knee", "right_ankle": "r_ankle",
-    "left_hip": "l_hip", "left_knee": "l_knee", "left_ankle": "l_ankle",
-    "spine": "torso", "thorax": "thorax", "neck_nose": "head", "head_top": "head_top",
-    "left_shoulder": "l_shoulder", "left_elbow": "l_elbow", "left_wrist": "l_wrist",
-    "right_shoulder": "r_shoulder", "right_elbow": "r_elbow", "right_wrist": "r_wrist",
+    "right_hip": "r_hip",
+    "right_knee": "r_knee",
+    "right_ankle": "r_ankle",
+    "left_hip": "l_hip",
+    "left_knee": "l_knee",
+    "left_ankle": "l_ankle",
+    "spine": "torso",
+    "thorax": "thorax",
+    "neck_nose": "head",
+    "head_top": "head_top",
+    "left_shoulder": "l_shoulder",
+    "left_elbow": "l_elbow",
+    "left_wrist": "l_wrist",
+    "right_shoulder": "r_shoulder",
+    "right_elbow": "r_elbow",
+    "right_wrist": "r_wrist",
 }
 
 _PELVIS, _THORAX = index_of(H36M17, "pelvis"), index_of(H36M17, "thorax")
@@ -88,8 +99,11 @@ def person_transforms(skeleton: Skeleton3D, header, joint_frames: bool) -> list[
     if joint_frames:
         local = (joints - root) @ rotation  # rows: R^T (joint - root), the joints in the body frame
         identity = np.array([1.0, 0.0, 0.0, 0.0])
-        transforms += [_transform(header, body, joint_frame(name, skeleton.id), local[i], identity)
-                       for i, name in enumerate(H36M17) if i != _PELVIS]
+        transforms += [
+            _transform(header, body, joint_frame(name, skeleton.id), local[i], identity)
+            for i, name in enumerate(H36M17)
+            if i != _PELVIS
+        ]
     return transforms
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 import torch
 from tqdm import tqdm
 
-from ros2_ctxpose.training.h36m import VAL_SUBJECTS, load_cameras, load_poses, project_real_cameras
-from ros2_ctxpose.core.metrics import mpjpe, pa_mpjpe
 from ros2_ctxpose.core.lifter.model import ContextLifter, load_lifter
+from ros2_ctxpose.core.metrics import mpjpe, pa_mpjpe
+from ros2_ctxpose.training.h36m import VAL_SUBJECTS, load_cameras, load_poses, project_real_cameras
 from ros2_ctxpose.training.options import add_eval_arguments
 from ros2_ctxpose.training.synthetic_2d import DetectorNoise, lifter_sample
 
@@ -35,7 +35,11 @@ def load_eval_set(stride: int = 10, subjects: tuple[str, ...] = VAL_SUBJECTS) ->
 
 @torch.no_grad()
 def evaluate(
-    model: ContextLifter, data: EvalSet, noise: DetectorNoise | None, seed: int = 0, batch_size: int = 4096,
+    model: ContextLifter,
+    data: EvalSet,
+    noise: DetectorNoise | None,
+    seed: int = 0,
+    batch_size: int = 4096,
     progress: bool = False,
 ) -> dict[str, float]:
     """Mean errors (mm) of ``model`` on ``data`` with exact (noise None) or noisy 2D: MPJPE,
@@ -45,7 +49,9 @@ def evaluate(
     sums = dict.fromkeys(("mpjpe_mm", "pa_mpjpe_mm", "xy_mm", "z_mm"), 0.0)
     starts = range(0, len(data.joints_cam), batch_size)
     for i in tqdm(starts, desc="eval", disable=not progress, leave=False):
-        kp, conf, target = lifter_sample(data.joints_cam[i:i + batch_size], data.bounds[i:i + batch_size], noise, gen)
+        kp, conf, target = lifter_sample(
+            data.joints_cam[i : i + batch_size], data.bounds[i : i + batch_size], noise, gen
+        )
         pred = model(kp, conf)
         diff = pred - target
         sums["mpjpe_mm"] += mpjpe(pred, target).sum().item()
@@ -55,15 +61,18 @@ def evaluate(
     return {k: 1000 * v / len(data.joints_cam) for k, v in sums.items()}
 
 
-def noise_ablation(noise: DetectorNoise = DetectorNoise()) -> dict[str, DetectorNoise]:
-    """``noise`` taken apart: the Gaussian jitter alone, then each discrete corruption alone
-    (no jitter). Confidences still fall with the damage, as in ``noise``."""
+def noise_ablation(noise: DetectorNoise | None = None) -> dict[str, DetectorNoise]:
+    """``noise`` (default: the training noise model) taken apart: the Gaussian jitter alone, then
+    each discrete corruption alone (no jitter). Confidences still fall with the damage, as in ``noise``."""
+    noise = noise or DetectorNoise()
     off = {"outlier_prob": 0.0, "missing_prob": 0.0, "swap_prob": 0.0, "occluded_legs_prob": 0.0}
     no_jitter = replace(noise, level=(0.0, 0.0), **off)
     return {
         "jitter only": replace(noise, **off),
-        **{f"{key.removesuffix('_prob').replace('_', ' ')} only": replace(no_jitter, **{key: getattr(noise, key)})
-           for key in off},
+        **{
+            f"{key.removesuffix('_prob').replace('_', ' ')} only": replace(no_jitter, **{key: getattr(noise, key)})
+            for key in off
+        },
     }
 
 
@@ -78,15 +87,22 @@ def run(args: argparse.Namespace) -> int:
     model = load_lifter(args.weights)
     model.config.flip_test &= not args.no_flip_test
     data = load_eval_set(args.stride)
-    print(f"S11, every {args.stride}th frame x 4 cameras = {len(data.joints_cam)} samples; "
-          f"flip averaging {'on' if model.config.flip_test else 'off'}", flush=True)
+    print(
+        f"S11, every {args.stride}th frame x 4 cameras = {len(data.joints_cam)} samples; "
+        f"flip averaging {'on' if model.config.flip_test else 'off'}",
+        flush=True,
+    )
     exact = evaluate(model, data, None, args.seed, progress=True)
     detlike = evaluate(model, data, DetectorNoise(), args.seed, progress=True)
     print(f"exact 2D:         MPJPE {exact['mpjpe_mm']:6.1f} mm   PA-MPJPE {exact['pa_mpjpe_mm']:6.1f} mm")
-    print(f"detector-like 2D: MPJPE {detlike['mpjpe_mm']:6.1f} mm   PA-MPJPE {detlike['pa_mpjpe_mm']:6.1f} mm (seed {args.seed})")
+    print(
+        f"detector-like 2D: MPJPE {detlike['mpjpe_mm']:6.1f} mm   PA-MPJPE {detlike['pa_mpjpe_mm']:6.1f} mm (seed {args.seed})"
+    )
     if args.noise_ablation:
         rows = {"exact 2D": exact, "detector-like 2D": detlike}
-        rows.update((name, evaluate(model, data, noise, args.seed, progress=True)) for name, noise in noise_ablation().items())
+        rows.update(
+            (name, evaluate(model, data, noise, args.seed, progress=True)) for name, noise in noise_ablation().items()
+        )
         print("input                  MPJPE  PA-MPJPE  image-plane  depth (mm)")
         for name, r in rows.items():
             print(f"{name:20s} {r['mpjpe_mm']:7.1f} {r['pa_mpjpe_mm']:9.1f} {r['xy_mm']:12.1f} {r['z_mm']:6.1f}")

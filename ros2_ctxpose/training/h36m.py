@@ -49,7 +49,9 @@ def load_cameras(path: Path | None = None) -> dict[str, H36MCamera]:
         p = np.ravel(c["p"])
         K = np.array([[f[0], 0.0, cc[0]], [0.0, f[1], cc[1]], [0.0, 0.0, 1.0]])
         model = CameraModel(K=K, width=int(c["w"]), height=int(c["h"]), dist=np.array([k[0], k[1], p[0], p[1], k[2]]))
-        cams[key] = H36MCamera(name=key, R=np.asarray(c["R"], np.float64), T=np.ravel(c["T"]).astype(np.float64), model=model)
+        cams[key] = H36MCamera(
+            name=key, R=np.asarray(c["R"], np.float64), T=np.ravel(c["T"]).astype(np.float64), model=model
+        )
     return cams
 
 

@@ -27,12 +27,18 @@ from ros2_ctxpose.core.skeleton import COCO17, H36M17, index_of
 #: COCO joint -> H36M joint it is modelled on (eyes and ears have none: H36M has no face points).
 COCO_FROM_H36M: dict[str, str] = {
     "nose": "neck_nose",
-    "left_shoulder": "left_shoulder", "right_shoulder": "right_shoulder",
-    "left_elbow": "left_elbow", "right_elbow": "right_elbow",
-    "left_wrist": "left_wrist", "right_wrist": "right_wrist",
-    "left_hip": "left_hip", "right_hip": "right_hip",
-    "left_knee": "left_knee", "right_knee": "right_knee",
-    "left_ankle": "left_ankle", "right_ankle": "right_ankle",
+    "left_shoulder": "left_shoulder",
+    "right_shoulder": "right_shoulder",
+    "left_elbow": "left_elbow",
+    "right_elbow": "right_elbow",
+    "left_wrist": "left_wrist",
+    "right_wrist": "right_wrist",
+    "left_hip": "left_hip",
+    "right_hip": "right_hip",
+    "left_knee": "left_knee",
+    "right_knee": "right_knee",
+    "left_ankle": "left_ankle",
+    "right_ankle": "right_ankle",
 }
 
 
@@ -55,8 +61,9 @@ class OffsetFit:
     person_height_px: float
 
 
-def fit_offsets(images_dir: Path | None = None, golden: Path | None = None, min_conf: float = 0.5,
-                ridge_m2: float = 1e-6) -> OffsetFit:
+def fit_offsets(
+    images_dir: Path | None = None, golden: Path | None = None, min_conf: float = 0.5, ridge_m2: float = 1e-6
+) -> OffsetFit:
     images_dir = images_dir or shared_data_dir() / "data" / "images"
     golden = golden or shared_data_dir() / "data" / "golden" / "yolo11n_pose_ultralytics.npz"
     ann = json.loads((images_dir / "annotations.json").read_text())
@@ -68,7 +75,9 @@ def fit_offsets(images_dir: Path | None = None, golden: Path | None = None, min_
         key = f"{im['file']}:keypoints_xyc"
         if im.get("joint_names") != "h36m17" or key not in gold.files:
             continue
-        cam = CameraModel(K=np.array(im["K"]), width=1, height=1, dist=np.r_[im["dist_k"][:2], im["dist_p"], im["dist_k"][2]])
+        cam = CameraModel(
+            K=np.array(im["K"]), width=1, height=1, dist=np.r_[im["dist_k"][:2], im["dist_p"], im["dist_k"][2]]
+        )
         j3 = np.asarray(im["joints_3d_cam_m"])
         kp = gold[key][0]
         gt_uv = cam.project(j3)
@@ -94,7 +103,9 @@ def fit_offsets(images_dir: Path | None = None, golden: Path | None = None, min_
     return OffsetFit(offsets_m=offsets, residual_px=after, raw_px=raw_rms, person_height_px=float(np.mean(heights)))
 
 
-def noise_comparison(images_dir: Path | None = None, golden: Path | None = None, draws: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+def noise_comparison(
+    images_dir: Path | None = None, golden: Path | None = None, draws: int = 2000
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-joint error of the golden YOLO11n keypoints on the annotated H36M frames and of the
     synthetic detector-like 2D on the same frames, both relative to sqrt(person box area):
     (quantiles 50/90 %) x (real, synthetic). Uses every COCO joint with an H36M counterpart."""
@@ -137,7 +148,9 @@ def main() -> None:
     table, q = noise_comparison()
     print("keypoint error / sqrt(person box area), after the applied offsets:")
     for row, pct in zip(table, q):
-        print(f"  {pct}th percentile: golden YOLO11n {100 * row[0]:5.1f} %   synthetic detector-like {100 * row[1]:5.1f} %")
+        print(
+            f"  {pct}th percentile: golden YOLO11n {100 * row[0]:5.1f} %   synthetic detector-like {100 * row[1]:5.1f} %"
+        )
 
 
 if __name__ == "__main__":

@@ -79,7 +79,11 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stride", type=int, default=10, help="use every N-th S11 mocap frame (50 Hz); 1 = all")
     parser.add_argument("--seed", type=int, default=0, help="seed of the detector-like noise")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--no-flip-test", action="store_true",
-                        help="one view per pose instead of averaging with the mirrored input")
-    parser.add_argument("--noise-ablation", action="store_true",
-                        help="also evaluate each kind of detector-like corruption alone, with image-plane and depth errors")
+    parser.add_argument(
+        "--no-flip-test", action="store_true", help="one view per pose instead of averaging with the mirrored input"
+    )
+    parser.add_argument(
+        "--noise-ablation",
+        action="store_true",
+        help="also evaluate each kind of detector-like corruption alone, with image-plane and depth errors",
+    )

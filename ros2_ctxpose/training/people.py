@@ -27,12 +27,12 @@ from ros2_ctxpose.core.metrics import mpjpe, pa_mpjpe
 class PeopleSet:
     """N people. Arrays may be memory-mapped; ``take`` copies only the rows asked for."""
 
-    kp_norm: np.ndarray        # (N, 17, 2) float32, COCO-17 undistorted normalised coordinates
-    conf: np.ndarray           # (N, 17) float32
-    joints_grid: np.ndarray    # (N, 17, 2) float32, the keypoints in the crops' grid coordinates
+    kp_norm: np.ndarray  # (N, 17, 2) float32, COCO-17 undistorted normalised coordinates
+    conf: np.ndarray  # (N, 17) float32
+    joints_grid: np.ndarray  # (N, 17, 2) float32, the keypoints in the crops' grid coordinates
     crops: tuple[np.ndarray, ...]  # per level (N, C, S, S) float16
-    target: np.ndarray         # (N, 17, 3) float32, H36M-17, camera frame, root-relative metres (or a
-                               # lazy view that makes rows root-relative as they are read)
+    target: np.ndarray  # (N, 17, 3) float32, H36M-17, camera frame, root-relative metres (or a
+    # lazy view that makes rows root-relative as they are read)
 
     def __len__(self) -> int:
         return len(self.target)
@@ -54,10 +54,12 @@ class PeopleSet:
 def concat(sets: Sequence[PeopleSet]) -> PeopleSet:
     """One set of every person in ``sets`` (copies into memory; use for evaluation-sized sets)."""
     return PeopleSet(
-        kp_norm=np.concatenate([s.kp_norm for s in sets]), conf=np.concatenate([s.conf for s in sets]),
+        kp_norm=np.concatenate([s.kp_norm for s in sets]),
+        conf=np.concatenate([s.conf for s in sets]),
         joints_grid=np.concatenate([s.joints_grid for s in sets]),
         crops=tuple(np.concatenate(level) for level in zip(*(s.crops for s in sets))),
-        target=np.concatenate([s.target[np.arange(len(s))] for s in sets]))
+        target=np.concatenate([s.target[np.arange(len(s))] for s in sets]),
+    )
 
 
 def predict(model: ContextLifter, rows: dict[str, Tensor], use_context: bool) -> Tensor:
@@ -68,8 +70,9 @@ def predict(model: ContextLifter, rows: dict[str, Tensor], use_context: bool) ->
 
 
 @torch.no_grad()
-def evaluate_people(model: ContextLifter, people: PeopleSet, use_context: bool,
-                    batch_size: int = 512) -> dict[str, float]:
+def evaluate_people(
+    model: ContextLifter, people: PeopleSet, use_context: bool, batch_size: int = 512
+) -> dict[str, float]:
     """Mean MPJPE, PA-MPJPE and their image-plane / depth parts (mm) over ``people``.
 
     Without context the model answers as shipped (flip averaging when its config says so); with
@@ -89,8 +92,16 @@ def evaluate_people(model: ContextLifter, people: PeopleSet, use_context: bool,
 
 
 #: Shard fields a ``PeopleSet`` is made of (``training/synthetic/shards.py`` documents them).
-_RENDER_FIELDS = ("keypoints_norm", "keypoints", "joints_grid", "target_cam", "crop_l0", "crop_l1", "crop_l2",
-                  "crop_l3")
+_RENDER_FIELDS = (
+    "keypoints_norm",
+    "keypoints",
+    "joints_grid",
+    "target_cam",
+    "crop_l0",
+    "crop_l1",
+    "crop_l2",
+    "crop_l3",
+)
 
 
 def load_rendered(roots: Sequence[Path], lifter: LifterConfig, in_memory: bool = False) -> PeopleSet:
@@ -112,17 +123,27 @@ def load_rendered(roots: Sequence[Path], lifter: LifterConfig, in_memory: bool =
             meta, _ = read_shard(path)
             settings = meta["settings"]
             sizes, margin = settings["crop_sizes"], settings["crop_margin"]
-            if tuple(sizes) != tuple(lifter.context_crop_sizes) or abs(float(margin) - lifter.context_crop_margin) > 1e-9:
-                raise ValueError(f"{path}: crops of sizes {sizes} x margin {margin}, but the lifter reads "
-                                 f"{tuple(lifter.context_crop_sizes)} x {lifter.context_crop_margin}")
+            if (
+                tuple(sizes) != tuple(lifter.context_crop_sizes)
+                or abs(float(margin) - lifter.context_crop_margin) > 1e-9
+            ):
+                raise ValueError(
+                    f"{path}: crops of sizes {sizes} x margin {margin}, but the lifter reads "
+                    f"{tuple(lifter.context_crop_sizes)} x {lifter.context_crop_margin}"
+                )
         arrays = _merged(root, shards, read_shard)
         if in_memory:
             arrays = {k: np.array(v) for k, v in arrays.items()}
         target = arrays["target_cam"]
-        sets.append(PeopleSet(
-            kp_norm=arrays["keypoints_norm"], conf=arrays["keypoints"][..., 2], joints_grid=arrays["joints_grid"],
-            crops=tuple(arrays[f"crop_l{i}"] for i in range(4)),
-            target=(target - target[:, :1]) if in_memory else _RootRelative(target)))
+        sets.append(
+            PeopleSet(
+                kp_norm=arrays["keypoints_norm"],
+                conf=arrays["keypoints"][..., 2],
+                joints_grid=arrays["joints_grid"],
+                crops=tuple(arrays[f"crop_l{i}"] for i in range(4)),
+                target=(target - target[:, :1]) if in_memory else _RootRelative(target),
+            )
+        )
     return sets[0] if len(sets) == 1 else concat(sets)
 
 
@@ -153,11 +174,12 @@ def _merged(root: Path, shards: list[Path], read_shard) -> dict[str, np.ndarray]
     for name in _RENDER_FIELDS:
         first = parts[0][name]
         total = sum(len(a[name]) for a in parts)
-        merged = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=first.dtype,
-                                           shape=(total, *first.shape[1:]))
+        merged = np.lib.format.open_memmap(
+            tmp / f"{name}.npy", mode="w+", dtype=first.dtype, shape=(total, *first.shape[1:])
+        )
         at = 0
         for a in parts:
-            merged[at:at + len(a[name])] = a[name]
+            merged[at : at + len(a[name])] = a[name]
             at += len(a[name])
         merged.flush()
         del merged

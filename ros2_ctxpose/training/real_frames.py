@@ -32,17 +32,30 @@ _CACHE_VERSION = 1
 
 def _key(annotations: Path, detector: PoseDetector, lifter: LifterConfig) -> str:
     h = hashlib.sha256(annotations.read_bytes())
-    h.update(json.dumps([getattr(detector, "weights", "").__str__(), detector.backend, detector.precision,
-                         detector.imgsz, list(lifter.context_crop_sizes), lifter.context_crop_margin,
-                         _CACHE_VERSION]).encode())
+    h.update(
+        json.dumps(
+            [
+                getattr(detector, "weights", "").__str__(),
+                detector.backend,
+                detector.precision,
+                detector.imgsz,
+                list(lifter.context_crop_sizes),
+                lifter.context_crop_margin,
+                _CACHE_VERSION,
+            ]
+        ).encode()
+    )
     return h.hexdigest()[:16]
 
 
-def load_real_frames(annotations: Path, detector: PoseDetector, lifter: LifterConfig | None = None,
-                     cache: Path | None = None) -> PeopleSet:
+def load_real_frames(
+    annotations: Path, detector: PoseDetector, lifter: LifterConfig | None = None, cache: Path | None = None
+) -> PeopleSet:
     """Every ``h36m17``-annotated frame of ``annotations`` whose person the detector found."""
     lifter = lifter or LifterConfig()
-    path = (cache or cache_dir() / "real_frames") / f"{annotations.parent.name}-{_key(annotations, detector, lifter)}.npz"
+    path = (
+        cache or cache_dir() / "real_frames"
+    ) / f"{annotations.parent.name}-{_key(annotations, detector, lifter)}.npz"
     if path.is_file():
         with np.load(path) as blob:
             return _from_arrays(dict(blob))
@@ -56,8 +69,13 @@ def load_real_frames(annotations: Path, detector: PoseDetector, lifter: LifterCo
 
 def _from_arrays(a: dict[str, np.ndarray]) -> PeopleSet:
     levels = sorted(k for k in a if k.startswith("crops_"))
-    return PeopleSet(kp_norm=a["kp_norm"], conf=a["conf"], joints_grid=a["joints_grid"],
-                     crops=tuple(a[k] for k in levels), target=a["target"])
+    return PeopleSet(
+        kp_norm=a["kp_norm"],
+        conf=a["conf"],
+        joints_grid=a["joints_grid"],
+        crops=tuple(a[k] for k in levels),
+        target=a["target"],
+    )
 
 
 def _detect(annotations: Path, detector: PoseDetector, lifter: LifterConfig) -> dict[str, np.ndarray]:
@@ -76,9 +94,14 @@ def _detect(annotations: Path, detector: PoseDetector, lifter: LifterConfig) -> 
             continue
         i = match[0]
         kp = det.keypoints[i].astype(np.float64)
-        people = crop_people(det.features, det.letterbox, torch.from_numpy(det.boxes_xyxy[i:i + 1]),
-                             torch.from_numpy(kp[None, :, :2]), lifter.context_crop_sizes,
-                             lifter.context_crop_margin)
+        people = crop_people(
+            det.features,
+            det.letterbox,
+            torch.from_numpy(det.boxes_xyxy[i : i + 1]),
+            torch.from_numpy(kp[None, :, :2]),
+            lifter.context_crop_sizes,
+            lifter.context_crop_margin,
+        )
         joints = np.asarray(entry["joints_3d_cam_m"], dtype=np.float64)
         rows["kp_norm"].append(camera.normalize(kp[:, :2]).astype(np.float32))
         rows["conf"].append(kp[:, 2].astype(np.float32))

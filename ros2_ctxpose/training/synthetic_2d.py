@@ -36,9 +36,23 @@ from ros2_ctxpose.core.skeleton import COCO17, COCO17_OKS_SIGMAS, H36M17, H36M17
 COCO_SOURCE_H36M: tuple[int, ...] = tuple(
     index_of(H36M17, name)
     for name in (
-        "neck_nose", "neck_nose", "neck_nose", "neck_nose", "neck_nose",
-        "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-        "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+        "neck_nose",
+        "neck_nose",
+        "neck_nose",
+        "neck_nose",
+        "neck_nose",
+        "left_shoulder",
+        "right_shoulder",
+        "left_elbow",
+        "right_elbow",
+        "left_wrist",
+        "right_wrist",
+        "left_hip",
+        "right_hip",
+        "left_knee",
+        "right_knee",
+        "left_ankle",
+        "right_ankle",
     )
 )
 
@@ -82,7 +96,10 @@ class DetectorNoise:
 
 
 def detector_like(
-    coco_cam: Tensor, bounds: Tensor, noise: DetectorNoise | None = DetectorNoise(), generator: torch.Generator | None = None
+    coco_cam: Tensor,
+    bounds: Tensor,
+    noise: DetectorNoise | None = DetectorNoise(),
+    generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Camera-frame COCO points (B, 17, 3), image bounds (B, 4) -> normalised 2D (B, 17, 2), conf (B, 17).
 

@@ -54,8 +54,9 @@ def load_training_data(stride: int) -> MocapData:
     return MocapData(torch.from_numpy(joints), torch.from_numpy(bounds), world)
 
 
-def mocap_batch(data: MocapData, n: int, cfg: TrainConfig, noise: DetectorNoise,
-                gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+def mocap_batch(
+    data: MocapData, n: int, cfg: TrainConfig, noise: DetectorNoise, gen: torch.Generator
+) -> tuple[torch.Tensor, ...]:
     """``n`` mocap people: detector-like 2D (kp, conf) and root-relative targets."""
     n_virtual = int(round(n * cfg.virtual_fraction))
     idx = torch.randint(len(data.real_joints), (n - n_virtual,), generator=gen)
@@ -87,8 +88,14 @@ def validate(model: ContextLifter, val: Validation, context: bool) -> dict[str, 
     return metrics
 
 
-def loss_on_batch(model: ContextLifter, data: MocapData, renders: PeopleSet | None, cfg: TrainConfig,
-                  noise: DetectorNoise, gen: torch.Generator) -> torch.Tensor:
+def loss_on_batch(
+    model: ContextLifter,
+    data: MocapData,
+    renders: PeopleSet | None,
+    cfg: TrainConfig,
+    noise: DetectorNoise,
+    gen: torch.Generator,
+) -> torch.Tensor:
     """Mean MPJPE over one mixed batch. Rendered people go through the context branch in their own
     call when ``cfg.context`` (mocap people have no image), through the geometry path otherwise."""
     n_render = int(round(cfg.batch_size * cfg.render_fraction)) if renders is not None else 0
@@ -97,19 +104,34 @@ def loss_on_batch(model: ContextLifter, data: MocapData, renders: PeopleSet | No
         kp, conf, target = mocap_batch(data, cfg.batch_size - n_render, cfg, noise, gen)
         errors.append(mpjpe(model(kp, conf), target))
     if n_render:
-        rows = renders.take(torch.randint(len(renders), (n_render,), generator=gen).numpy(),
-                            with_crops=cfg.context)
+        rows = renders.take(torch.randint(len(renders), (n_render,), generator=gen).numpy(), with_crops=cfg.context)
         errors.append(mpjpe(predict(model, rows, cfg.context), rows["target"]))
     return torch.cat(errors).mean()
 
 
-def _save_checkpoint(path: Path, model: ContextLifter, opt: torch.optim.Optimizer,
-                     sched: torch.optim.lr_scheduler.LRScheduler, step: int, gen: torch.Generator,
-                     cfg: TrainConfig) -> None:
+def _save_checkpoint(
+    path: Path,
+    model: ContextLifter,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    step: int,
+    gen: torch.Generator,
+    cfg: TrainConfig,
+) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "step": step, "data_rng": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "train_config": asdict(cfg), "model_config": model.config.to_dict()}, tmp)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "step": step,
+            "data_rng": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "train_config": asdict(cfg),
+            "model_config": model.config.to_dict(),
+        },
+        tmp,
+    )
     tmp.replace(path)
 
 
@@ -195,10 +217,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     data = load_training_data(cfg.train_stride)
     renders = load_rendered(_split(cfg.renders), model.config) if cfg.renders else None
     val = load_validation(cfg, model.config)
-    print(f"train: {len(data.real_joints)} real-camera samples, {len(data.world)} poses for virtual cameras, "
-          f"{len(renders) if renders is not None else 0} rendered people (context {'on' if cfg.context else 'off'}); "
-          f"val: {len(val.mocap.joints_cam)} S11 mocap samples, "
-          f"{len(val.renders) if val.renders is not None else 0} rendered, {len(val.real) if val.real is not None else 0} real")
+    print(
+        f"train: {len(data.real_joints)} real-camera samples, {len(data.world)} poses for virtual cameras, "
+        f"{len(renders) if renders is not None else 0} rendered people (context {'on' if cfg.context else 'off'}); "
+        f"val: {len(val.mocap.joints_cam)} S11 mocap samples, "
+        f"{len(val.renders) if val.renders is not None else 0} rendered, {len(val.real) if val.real is not None else 0} real"
+    )
     noise = DetectorNoise()
     log = (out / "metrics.jsonl").open("a")
     bar = tqdm(total=cfg.steps, initial=step, desc="train", dynamic_ncols=True)
@@ -218,8 +242,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         bar.update(1)
         bar.set_postfix(loss_mm=f"{1000 * running:.1f}", lr=f"{lr:.2e}")
         if step % cfg.eval_every == 0 or step == end:
-            record = {"step": step, "train_loss_mm": 1000 * running, "lr": lr, "elapsed_s": time.time() - t0,
-                      **validate(model, val, cfg.context)}
+            record = {
+                "step": step,
+                "train_loss_mm": 1000 * running,
+                "lr": lr,
+                "elapsed_s": time.time() - t0,
+                **validate(model, val, cfg.context),
+            }
             log.write(json.dumps(record) + "\n")
             log.flush()
             bar.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
@@ -236,7 +265,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())})
     final = train(cfg, resume=args.resume)
-    print(f"final weights: {final}" if final.is_file() else f"stopped before the end; resume with --resume")
+    print(f"final weights: {final}" if final.is_file() else "stopped before the end; resume with --resume")
     return 0
 
 

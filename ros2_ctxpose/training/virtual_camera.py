@@ -77,15 +77,15 @@ def _draw(pelvis: Tensor, r: VirtualCameraRanges, g: torch.Generator | None) -> 
     azimuth = _uniform(n, 0.0, 2 * math.pi, g)
     hfov = _uniform(n, *r.hfov_deg, g)
     aspect = torch.tensor(r.aspect)[torch.randint(len(r.aspect), (n,), generator=g)]
-    centre = torch.stack(
-        [pelvis[:, 0] + distance * azimuth.cos(), pelvis[:, 1] + distance * azimuth.sin(), height], -1
-    )
+    centre = torch.stack([pelvis[:, 0] + distance * azimuth.cos(), pelvis[:, 1] + distance * azimuth.sin(), height], -1)
     look_yaw = azimuth + math.pi  # towards the person
     half_w = torch.tan(torch.deg2rad(hfov) / 2)
     yaw = look_yaw + torch.atan(half_w) * r.yaw_jitter * _uniform(n, -1.0, 1.0, g)
     look_pitch = torch.atan2(height - pelvis[:, 2], distance)
     pitch = torch.deg2rad(
-        (torch.rad2deg(look_pitch) + _uniform(n, -r.pitch_jitter_deg, r.pitch_jitter_deg, g)).clamp(-r.max_pitch_deg, r.max_pitch_deg)
+        (torch.rad2deg(look_pitch) + _uniform(n, -r.pitch_jitter_deg, r.pitch_jitter_deg, g)).clamp(
+            -r.max_pitch_deg, r.max_pitch_deg
+        )
     )
     roll = torch.deg2rad(_uniform(n, -r.max_roll_deg, r.max_roll_deg, g))
     half_h = half_w / aspect
@@ -100,7 +100,13 @@ def in_view(joints_cam: Tensor, bounds: Tensor, min_depth: float = 0.1) -> Tenso
     z = joints_cam[..., 2]
     xy = joints_cam[..., :2] / z.clamp_min(1e-6).unsqueeze(-1)
     b = bounds.unsqueeze(1)
-    return (z > min_depth) & (xy[..., 0] >= b[..., 0]) & (xy[..., 0] <= b[..., 2]) & (xy[..., 1] >= b[..., 1]) & (xy[..., 1] <= b[..., 3])
+    return (
+        (z > min_depth)
+        & (xy[..., 0] >= b[..., 0])
+        & (xy[..., 0] <= b[..., 2])
+        & (xy[..., 1] >= b[..., 1])
+        & (xy[..., 1] <= b[..., 3])
+    )
 
 
 def sample_virtual_cameras(
@@ -119,7 +125,9 @@ def sample_virtual_cameras(
     cams = _draw(pelvis, ranges, generator)
     joints_cam = cams.to_camera(joints_world)
     for _ in range(max_rounds):
-        bad = (in_view(joints_cam, cams.bounds).sum(-1) < ranges.min_joints_in_view) | (joints_cam[..., 2] <= 0.1).any(-1)
+        bad = (in_view(joints_cam, cams.bounds).sum(-1) < ranges.min_joints_in_view) | (joints_cam[..., 2] <= 0.1).any(
+            -1
+        )
         if not bad.any():
             break
         idx = bad.nonzero().squeeze(1)

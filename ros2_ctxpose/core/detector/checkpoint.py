@@ -126,9 +126,7 @@ class _RecordUnpickler(pickle.Unpickler):
             return _safe_getattr
         if module.startswith(_RECORD_MODULE_PREFIXES):
             return _record_class(module, name)
-        raise pickle.UnpicklingError(
-            f"checkpoint references {module}.{name}, which is not on the allow-list"
-        )
+        raise pickle.UnpicklingError(f"checkpoint references {module}.{name}, which is not on the allow-list")
 
 
 class _RecordPickleModule:
@@ -180,9 +178,7 @@ def read_ultralytics_checkpoint(path: str | os.PathLike[str]) -> PoseCheckpoint:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     if not zipfile.is_zipfile(path):
-        raise CheckpointError(
-            f"{path} is not a torch zip checkpoint (corrupt, truncated or not a .pt file)"
-        )
+        raise CheckpointError(f"{path} is not a torch zip checkpoint (corrupt, truncated or not a .pt file)")
     try:  # torch.load does not verify CRCs, so damaged tensor bytes would load silently
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
@@ -191,8 +187,7 @@ def read_ultralytics_checkpoint(path: str | os.PathLike[str]) -> PoseCheckpoint:
     if damaged is not None:
         raise CheckpointError(f"{path}: corrupt checkpoint (CRC mismatch in {damaged})")
     try:
-        ckpt = torch.load(path, map_location="cpu", pickle_module=_RecordPickleModule,
-                          weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", pickle_module=_RecordPickleModule, weights_only=False)
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"{path}: refused or unreadable pickle: {e}") from e
     except Exception as e:  # zip/CRC/EOF errors surface as many types inside torch.load
@@ -252,8 +247,7 @@ def load_checkpoint(path: str | os.PathLike[str], use_cache: bool = True) -> Pos
             blob = torch.load(cached, map_location="cpu", weights_only=True)
             if blob["sha256"] != content_sha256(blob["yaml"], blob["state_dict"]) or non_finite(blob["state_dict"]):
                 raise ValueError("cache content changed since it was written")
-            return PoseCheckpoint(yaml=blob["yaml"], state_dict=blob["state_dict"],
-                                  source=str(path))
+            return PoseCheckpoint(yaml=blob["yaml"], state_dict=blob["state_dict"], source=str(path))
         except Exception:  # noqa: BLE001 - a damaged cache is rebuilt from the checkpoint
             cached.unlink(missing_ok=True)
     ckpt = read_ultralytics_checkpoint(path)

@@ -28,19 +28,28 @@ def choose_backend(backend: str, device: str) -> str:
         return "openvino" if not on_cuda and openvino_available() else "torch"
     if backend == "openvino":
         if on_cuda:
-            raise ValueError("the OpenVINO backend runs on the CPU; use backend=torch (or auto) with device "
-                             f"{device!r}, or device=cpu")
+            raise ValueError(
+                "the OpenVINO backend runs on the CPU; use backend=torch (or auto) with device "
+                f"{device!r}, or device=cpu"
+            )
         if not openvino_available():
-            raise ValueError(f"backend=openvino, but the openvino package is not installed ({OPENVINO_INSTALL_HINT}); "
-                             "use backend=torch or auto")
+            raise ValueError(
+                f"backend=openvino, but the openvino package is not installed ({OPENVINO_INSTALL_HINT}); "
+                "use backend=torch or auto"
+            )
     return backend
 
 
 def create_detector(config: PipelineConfig) -> PoseDetector:
     """The detector ``config`` describes, with its weights loaded (errors name the file)."""
     backend = choose_backend(config.backend, config.device)
-    common = dict(weights=config.detector_weights or None, precision=config.precision, imgsz=config.imgsz,
-                  person_threshold=config.person_threshold, nms_iou_threshold=config.nms_iou_threshold)
+    common = dict(
+        weights=config.detector_weights or None,
+        precision=config.precision,
+        imgsz=config.imgsz,
+        person_threshold=config.person_threshold,
+        nms_iou_threshold=config.nms_iou_threshold,
+    )
     if backend == "openvino":
         from .openvino_backend import OpenVINOPoseDetector
 

@@ -28,8 +28,9 @@ from .letterbox import Letterbox
 SAMPLING_RATIO = 2
 
 
-def sample_features(features: Sequence[torch.Tensor], grid_xy: torch.Tensor,
-                    padding_mode: str = "border") -> list[torch.Tensor]:
+def sample_features(
+    features: Sequence[torch.Tensor], grid_xy: torch.Tensor, padding_mode: str = "border"
+) -> list[torch.Tensor]:
     """Sample every feature map at the points ``grid_xy``.
 
     Args:
@@ -46,15 +47,17 @@ def sample_features(features: Sequence[torch.Tensor], grid_xy: torch.Tensor,
     out = []
     for f in features:
         if f.ndim != 4 or f.shape[0] != grid_xy.shape[0]:
-            raise ValueError(f"feature map {tuple(f.shape)} does not match grid batch "
-                             f"{grid_xy.shape[0]} (maps must be (B, C, H, W))")
+            raise ValueError(
+                f"feature map {tuple(f.shape)} does not match grid batch {grid_xy.shape[0]} (maps must be (B, C, H, W))"
+            )
         if f.device != grid_xy.device:
             raise ValueError(f"feature map on {f.device} but grid on {grid_xy.device}")
         f = f.to(grid_xy.dtype)
         if f.is_inference() and grid_xy.requires_grad:
             f = f.clone()  # detector maps come from inference_mode; autograd must save a copy
-        sampled = F.grid_sample(f, grid_xy.unsqueeze(2), mode="bilinear",
-                                padding_mode=padding_mode, align_corners=False)
+        sampled = F.grid_sample(
+            f, grid_xy.unsqueeze(2), mode="bilinear", padding_mode=padding_mode, align_corners=False
+        )
         out.append(sampled.squeeze(3).transpose(1, 2))  # (B, C, P, 1) -> (B, P, C)
     return out
 
@@ -85,9 +88,15 @@ def crop_squares(boxes_xyxy: torch.Tensor, letterbox: Letterbox, margin: float) 
     return torch.cat([centre - half, centre + half], -1)
 
 
-def crop_people(features: Sequence[torch.Tensor], letterbox: Letterbox, boxes_xyxy: torch.Tensor,
-                keypoints_xy: torch.Tensor, sizes: Sequence[int], margin: float,
-                image_index: torch.Tensor | None = None) -> PersonCrops:
+def crop_people(
+    features: Sequence[torch.Tensor],
+    letterbox: Letterbox,
+    boxes_xyxy: torch.Tensor,
+    keypoints_xy: torch.Tensor,
+    sizes: Sequence[int],
+    margin: float,
+    image_index: torch.Tensor | None = None,
+) -> PersonCrops:
     """Crop every level of ``features`` around each person (see the module docstring).
 
     Args:

@@ -26,8 +26,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} requested, but torch sees no CUDA device "
-                         f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); use device=cpu or auto")
+        raise ValueError(
+            f"device {str(device)!r} requested, but torch sees no CUDA device "
+            f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); use device=cpu or auto"
+        )
     return resolved
 
 
@@ -46,18 +48,33 @@ class TorchPoseDetector(YoloPoseDetector):
 
     backend = "torch"
 
-    def __init__(self, weights: str | os.PathLike[str] | None = None, device: str = "auto",
-                 precision: str = "auto", imgsz: int = 640, person_threshold: float = 0.25,
-                 nms_iou_threshold: float = 0.7, max_det: int = 100, rect: bool = True,
-                 use_cache: bool = True) -> None:
-        super().__init__(imgsz=imgsz, person_threshold=person_threshold,
-                         nms_iou_threshold=nms_iou_threshold, max_det=max_det, rect=rect)
+    def __init__(
+        self,
+        weights: str | os.PathLike[str] | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        imgsz: int = 640,
+        person_threshold: float = 0.25,
+        nms_iou_threshold: float = 0.7,
+        max_det: int = 100,
+        rect: bool = True,
+        use_cache: bool = True,
+    ) -> None:
+        super().__init__(
+            imgsz=imgsz,
+            person_threshold=person_threshold,
+            nms_iou_threshold=nms_iou_threshold,
+            max_det=max_det,
+            rect=rect,
+        )
         self.device = resolve_device(device)
         if precision == "auto":
             precision = "fp16" if self.device.type == "cuda" else "fp32"
         if precision not in PRECISIONS[self.device.type]:
-            raise ValueError(f"the torch backend runs {', '.join(PRECISIONS[self.device.type])} on "
-                             f"{self.device.type}, not {precision!r}")
+            raise ValueError(
+                f"the torch backend runs {', '.join(PRECISIONS[self.device.type])} on "
+                f"{self.device.type}, not {precision!r}"
+            )
         self.precision = precision
         self.weights = Path(weights) if weights is not None else default_weights_path()
         ckpt = load_checkpoint(self.weights, use_cache=use_cache)
@@ -67,8 +84,7 @@ class TorchPoseDetector(YoloPoseDetector):
             raise CheckpointError(f"{self.weights}: cannot build a pose model from it: {e}") from e
         # NHWC lets oneDNN pick faster CPU conv kernels: measured ~10 % less network time for
         # YOLO11n on a 640x480 input here (1 thread). CUDA keeps NCHW: not measured there.
-        self._memory_format = (torch.channels_last if self.device.type == "cpu"
-                               else torch.contiguous_format)
+        self._memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
         self.model: YoloPose = model.fuse().to(self.device, memory_format=self._memory_format)
         if precision == "fp16":
             self.model.half()

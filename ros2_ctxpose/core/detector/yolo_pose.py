@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-
 
 # --------------------------------------------------------------------------- building blocks
 
@@ -58,8 +56,9 @@ class DWConv(Conv):
 
 
 class Bottleneck(nn.Module):
-    def __init__(self, c1: int, c2: int, shortcut: bool = True, g: int = 1,
-                 k: tuple[int, int] = (3, 3), e: float = 0.5):
+    def __init__(
+        self, c1: int, c2: int, shortcut: bool = True, g: int = 1, k: tuple[int, int] = (3, 3), e: float = 0.5
+    ):
         super().__init__()
         c_ = int(c2 * e)
         self.cv1 = Conv(c1, c_, k[0], 1)
@@ -74,14 +73,12 @@ class Bottleneck(nn.Module):
 class C2f(nn.Module):
     """CSP block of YOLOv8: split, a chain of bottlenecks, concatenate every stage."""
 
-    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = False, g: int = 1,
-                 e: float = 0.5):
+    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = False, g: int = 1, e: float = 0.5):
         super().__init__()
         self.c = int(c2 * e)
         self.cv1 = Conv(c1, 2 * self.c, 1, 1)
         self.cv2 = Conv((2 + n) * self.c, c2, 1)
-        self.m = nn.ModuleList(Bottleneck(self.c, self.c, shortcut, g, k=(3, 3), e=1.0)
-                               for _ in range(n))
+        self.m = nn.ModuleList(Bottleneck(self.c, self.c, shortcut, g, k=(3, 3), e=1.0) for _ in range(n))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = list(self.cv1(x).chunk(2, 1))
@@ -91,15 +88,13 @@ class C2f(nn.Module):
 
 
 class C3(nn.Module):
-    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1,
-                 e: float = 0.5):
+    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5):
         super().__init__()
         c_ = int(c2 * e)
         self.cv1 = Conv(c1, c_, 1, 1)
         self.cv2 = Conv(c1, c_, 1, 1)
         self.cv3 = Conv(2 * c_, c2, 1)
-        self.m = nn.Sequential(*(Bottleneck(c_, c_, shortcut, g, k=(1, 3), e=1.0)
-                                 for _ in range(n)))
+        self.m = nn.Sequential(*(Bottleneck(c_, c_, shortcut, g, k=(1, 3), e=1.0) for _ in range(n)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), 1))
@@ -108,23 +103,21 @@ class C3(nn.Module):
 class C3k(C3):
     """C3 with k x k bottlenecks (YOLO11's inner block of C3k2)."""
 
-    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1,
-                 e: float = 0.5, k: int = 3):
+    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5, k: int = 3):
         super().__init__(c1, c2, n, shortcut, g, e)
         c_ = int(c2 * e)
-        self.m = nn.Sequential(*(Bottleneck(c_, c_, shortcut, g, k=(k, k), e=1.0)
-                                 for _ in range(n)))
+        self.m = nn.Sequential(*(Bottleneck(c_, c_, shortcut, g, k=(k, k), e=1.0) for _ in range(n)))
 
 
 class C3k2(C2f):
     """YOLO11's C2f variant whose inner blocks are C3k (``c3k=True``) or plain bottlenecks."""
 
-    def __init__(self, c1: int, c2: int, n: int = 1, c3k: bool = False, e: float = 0.5,
-                 g: int = 1, shortcut: bool = True):
+    def __init__(
+        self, c1: int, c2: int, n: int = 1, c3k: bool = False, e: float = 0.5, g: int = 1, shortcut: bool = True
+    ):
         super().__init__(c1, c2, n, shortcut, g, e)
         self.m = nn.ModuleList(
-            C3k(self.c, self.c, 2, shortcut, g) if c3k else Bottleneck(self.c, self.c, shortcut, g)
-            for _ in range(n)
+            C3k(self.c, self.c, 2, shortcut, g) if c3k else Bottleneck(self.c, self.c, shortcut, g) for _ in range(n)
         )
 
 
@@ -149,15 +142,18 @@ class Attention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.key_dim = int(self.head_dim * attn_ratio)
-        self.scale = self.key_dim ** -0.5
+        self.scale = self.key_dim**-0.5
         self.qkv = Conv(dim, dim + 2 * self.key_dim * num_heads, 1, act=False)
         self.proj = Conv(dim, dim, 1, act=False)
         self.pe = Conv(dim, dim, 3, 1, g=dim, act=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        q, k, v = self.qkv(x).view(b, self.num_heads, 2 * self.key_dim + self.head_dim, h * w).split(
-            [self.key_dim, self.key_dim, self.head_dim], dim=2)
+        q, k, v = (
+            self.qkv(x)
+            .view(b, self.num_heads, 2 * self.key_dim + self.head_dim, h * w)
+            .split([self.key_dim, self.key_dim, self.head_dim], dim=2)
+        )
         attn = ((q.transpose(-2, -1) @ k) * self.scale).softmax(dim=-1)
         y = (v @ attn.transpose(-2, -1)).view(b, c, h, w) + self.pe(v.reshape(b, c, h, w))
         return self.proj(y)
@@ -184,8 +180,7 @@ class C2PSA(nn.Module):
         self.c = int(c1 * e)
         self.cv1 = Conv(c1, 2 * self.c, 1, 1)
         self.cv2 = Conv(2 * self.c, c1, 1)
-        self.m = nn.Sequential(*(PSABlock(self.c, attn_ratio=0.5, num_heads=self.c // 64)
-                                 for _ in range(n)))
+        self.m = nn.Sequential(*(PSABlock(self.c, attn_ratio=0.5, num_heads=self.c // 64) for _ in range(n)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, b = self.cv1(x).split((self.c, self.c), dim=1)
@@ -225,8 +220,15 @@ class Pose(nn.Module):
     over anchors.
     """
 
-    def __init__(self, nc: int, kpt_shape: tuple[int, int], ch: list[int],
-                 strides: tuple[int, ...], legacy: bool = False, reg_max: int = 16):
+    def __init__(
+        self,
+        nc: int,
+        kpt_shape: tuple[int, int],
+        ch: list[int],
+        strides: tuple[int, ...],
+        legacy: bool = False,
+        reg_max: int = 16,
+    ):
         super().__init__()
         self.nc, self.kpt_shape, self.reg_max = nc, tuple(kpt_shape), reg_max
         self.nk = kpt_shape[0] * kpt_shape[1]
@@ -235,34 +237,36 @@ class Pose(nn.Module):
         c3 = max(ch[0], min(nc, 100))
         c4 = max(ch[0] // 4, self.nk)
         self.cv2 = nn.ModuleList(
-            nn.Sequential(Conv(x, c2, 3), Conv(c2, c2, 3), nn.Conv2d(c2, 4 * reg_max, 1))
-            for x in ch)
+            nn.Sequential(Conv(x, c2, 3), Conv(c2, c2, 3), nn.Conv2d(c2, 4 * reg_max, 1)) for x in ch
+        )
         if legacy:
-            self.cv3 = nn.ModuleList(
-                nn.Sequential(Conv(x, c3, 3), Conv(c3, c3, 3), nn.Conv2d(c3, nc, 1)) for x in ch)
+            self.cv3 = nn.ModuleList(nn.Sequential(Conv(x, c3, 3), Conv(c3, c3, 3), nn.Conv2d(c3, nc, 1)) for x in ch)
         else:
             self.cv3 = nn.ModuleList(
-                nn.Sequential(nn.Sequential(DWConv(x, x, 3), Conv(x, c3, 1)),
-                              nn.Sequential(DWConv(c3, c3, 3), Conv(c3, c3, 1)),
-                              nn.Conv2d(c3, nc, 1))
-                for x in ch)
+                nn.Sequential(
+                    nn.Sequential(DWConv(x, x, 3), Conv(x, c3, 1)),
+                    nn.Sequential(DWConv(c3, c3, 3), Conv(c3, c3, 1)),
+                    nn.Conv2d(c3, nc, 1),
+                )
+                for x in ch
+            )
         self.dfl = DFL(reg_max)
-        self.cv4 = nn.ModuleList(
-            nn.Sequential(Conv(x, c4, 3), Conv(c4, c4, 3), nn.Conv2d(c4, self.nk, 1)) for x in ch)
+        self.cv4 = nn.ModuleList(nn.Sequential(Conv(x, c4, 3), Conv(c4, c4, 3), nn.Conv2d(c4, self.nk, 1)) for x in ch)
         self._anchor_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def _anchors(self, xs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Anchor centres (2, A) in grid units and their strides (1, A), cached per shape."""
         # Tensors made under inference_mode cannot enter autograd later, hence the last key.
-        key = (tuple(x.shape[2:] for x in xs), xs[0].device, xs[0].dtype,
-               torch.is_inference_mode_enabled())
+        key = (tuple(x.shape[2:] for x in xs), xs[0].device, xs[0].dtype, torch.is_inference_mode_enabled())
         if key not in self._anchor_cache:
             points, strides = [], []
             for x, s in zip(xs, self.strides):
                 h, w = x.shape[2:]
-                sy, sx = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype) + 0.5,
-                                        torch.arange(w, device=x.device, dtype=x.dtype) + 0.5,
-                                        indexing="ij")
+                sy, sx = torch.meshgrid(
+                    torch.arange(h, device=x.device, dtype=x.dtype) + 0.5,
+                    torch.arange(w, device=x.device, dtype=x.dtype) + 0.5,
+                    indexing="ij",
+                )
                 points.append(torch.stack((sx, sy)).view(2, -1))
                 strides.append(torch.full((1, h * w), s, device=x.device, dtype=x.dtype))
             self._anchor_cache = {key: (torch.cat(points, 1), torch.cat(strides, 1))}
@@ -290,8 +294,15 @@ class Pose(nn.Module):
 # --------------------------------------------------------------------------- model from yaml
 
 _BLOCKS: dict[str, type[nn.Module]] = {
-    "Conv": Conv, "DWConv": DWConv, "Bottleneck": Bottleneck, "C2f": C2f, "C3": C3,
-    "C3k": C3k, "C3k2": C3k2, "SPPF": SPPF, "C2PSA": C2PSA,
+    "Conv": Conv,
+    "DWConv": DWConv,
+    "Bottleneck": Bottleneck,
+    "C2f": C2f,
+    "C3": C3,
+    "C3k": C3k,
+    "C3k2": C3k2,
+    "SPPF": SPPF,
+    "C2PSA": C2PSA,
 }
 #: Blocks whose second yaml arg slot takes the (depth-scaled) repeat count.
 _REPEATED = {"C2f", "C3", "C3k", "C3k2", "C2PSA"}
@@ -315,7 +326,7 @@ class PoseConfig:
     kpt_shape: tuple[int, int]
 
     @classmethod
-    def from_yaml(cls, yaml: dict[str, Any]) -> "PoseConfig":
+    def from_yaml(cls, yaml: dict[str, Any]) -> PoseConfig:
         scale = str(yaml.get("scale") or "")
         scales = yaml.get("scales") or {}
         if scales:
@@ -326,10 +337,16 @@ class PoseConfig:
             depth, width = yaml.get("depth_multiple", 1.0), yaml.get("width_multiple", 1.0)
             max_channels = yaml.get("max_channels", 1024)
         k = yaml["kpt_shape"]
-        return cls(layers=[list(row) for row in yaml["backbone"] + yaml["head"]],
-                   num_backbone=len(yaml["backbone"]), depth=float(depth), width=float(width),
-                   max_channels=int(max_channels), scale=scale, nc=int(yaml["nc"]),
-                   kpt_shape=(int(k[0]), int(k[1])))
+        return cls(
+            layers=[list(row) for row in yaml["backbone"] + yaml["head"]],
+            num_backbone=len(yaml["backbone"]),
+            depth=float(depth),
+            width=float(width),
+            max_channels=int(max_channels),
+            scale=scale,
+            nc=int(yaml["nc"]),
+            kpt_shape=(int(k[0]), int(k[1])),
+        )
 
 
 class YoloPose(nn.Module):
@@ -375,8 +392,9 @@ class YoloPose(nn.Module):
             elif name == "Pose":
                 if i != len(cfg.layers) - 1:
                     raise ValueError("the Pose head must be the last layer")
-                module = Pose(cfg.nc, cfg.kpt_shape, [ch[j] for j in f],
-                              tuple(strides[j] for j in f), legacy=legacy_head)
+                module = Pose(
+                    cfg.nc, cfg.kpt_shape, [ch[j] for j in f], tuple(strides[j] for j in f), legacy=legacy_head
+                )
                 c2, stride = 0, 0
             else:
                 raise ValueError(f"unsupported layer type {name!r} in checkpoint yaml (layer {i})")
@@ -421,7 +439,7 @@ class YoloPose(nn.Module):
                 outputs[i] = x
         return x, tuple(outputs[i] for i in self.feature_layers)
 
-    def fuse(self) -> "YoloPose":
+    def fuse(self) -> YoloPose:
         """Fold every BatchNorm into its conv (inference only)."""
         for m in self.modules():
             if isinstance(m, Conv):

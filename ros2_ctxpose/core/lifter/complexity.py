@@ -66,9 +66,11 @@ def main() -> int:
     for ctx in (False, True):
         name = "context" if ctx else "geometry-only"
         macs1 = count_macs(model, 1, ctx)
-        print(f"{name:>13}: {macs1 / 1e6:.2f} M MACs per person; "
-              f"{args.people} people: {median_latency_ms(model, args.people, ctx):.2f} ms median "
-              f"({args.threads} threads)")
+        print(
+            f"{name:>13}: {macs1 / 1e6:.2f} M MACs per person; "
+            f"{args.people} people: {median_latency_ms(model, args.people, ctx):.2f} ms median "
+            f"({args.threads} threads)"
+        )
     return 0
 
 

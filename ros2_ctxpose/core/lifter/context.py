@@ -14,7 +14,7 @@ with or without feature maps, and fine-tuning on images starts from the geometry
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn

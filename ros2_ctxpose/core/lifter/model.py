@@ -22,10 +22,11 @@ model trained on mocap.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -87,7 +88,7 @@ class LifterConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "LifterConfig":
+    def from_dict(cls, d: dict[str, Any]) -> LifterConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -196,8 +197,9 @@ class ContextLifter(nn.Module):
         direct, flipped = both.chunk(2)
         return 0.5 * (direct + flipped[:, self.h36m_flip] * self.mirror_x)
 
-    def _lift(self, kp_norm: Tensor, conf: Tensor, crops: Sequence[Tensor] | None = None,
-              joints_grid: Tensor | None = None) -> Tensor:
+    def _lift(
+        self, kp_norm: Tensor, conf: Tensor, crops: Sequence[Tensor] | None = None, joints_grid: Tensor | None = None
+    ) -> Tensor:
         joint_feats, global_feats, conf = self.normalize_input(kp_norm, conf)
         # The joint embedding goes in before the context branch: where to look depends on which joint it is.
         joints = self.joint_in(joint_feats) + self.joint_embed[:, :-1]
