@@ -19,8 +19,11 @@ say() { printf '[setup_synth] %s\n' "$*"; }
 if ! ldconfig -p 2> /dev/null | grep -q libOSMesa; then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get > /dev/null; then
     say "installing Debian's libosmesa6 (offscreen OpenGL on the CPU)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libosmesa6 > /dev/null \
-      || { apt-get update -q > /dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libosmesa6 > /dev/null; }
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q libosmesa6 > /dev/null 2>&1 \
+        && ! { apt-get update -q > /dev/null 2>&1 \
+               && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libosmesa6 > /dev/null 2>&1; }; then
+      say "could not install libosmesa6 with apt-get; the rendering tests will skip until it is installed" >&2
+    fi
   else
     say "OSMesa is missing and this is not a root shell with apt-get: install libosmesa6 (or use" \
         "PYOPENGL_PLATFORM=egl on a GPU machine); the rendering tests will skip until then" >&2

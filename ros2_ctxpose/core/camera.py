@@ -78,7 +78,7 @@ class CameraModel:
         unsupported model, a K that is no camera (zero, non-finite, a focal length 1000x off the
         image width) or absurd coefficients; ``notes`` says what was scaled or padded.
         """
-        K = np.asarray(K, dtype=np.float64).reshape(3, 3)
+        k_mat = np.asarray(K, dtype=np.float64).reshape(3, 3)
         dist = np.asarray(dist, dtype=np.float64).ravel()
         notes: list[str] = []
         if dist.size and np.any(dist != 0.0) and distortion_model not in SUPPORTED_DISTORTION:
@@ -104,22 +104,22 @@ class CameraModel:
             image_size = calibration_size
         width, height = int(image_size[0]), int(image_size[1])
         if calibration_size and all(calibration_size) and tuple(calibration_size) != (width, height):
-            K = K * np.array([[width / calibration_size[0]], [height / calibration_size[1]], [1.0]])
+            k_mat = k_mat * np.array([[width / calibration_size[0]], [height / calibration_size[1]], [1.0]])
             notes.append(
                 f"intrinsics calibrated for {calibration_size[0]}x{calibration_size[1]} scaled to "
                 f"the {width}x{height} image"
             )
-        focal = K[[0, 1], [0, 1]]
+        focal = k_mat[[0, 1], [0, 1]]
         if (
-            np.isfinite(K).all()
+            np.isfinite(k_mat).all()
             and width > 0
             and ((focal > width * _MAX_FOCAL_FACTOR).any() or (focal < width / _MAX_FOCAL_FACTOR).any())
         ):
             raise ValueError(f"focal lengths {focal.tolist()} px are not a real camera for a {width} px wide image")
-        centre = K[[0, 1], [2, 2]]
+        centre = k_mat[[0, 1], [2, 2]]
         if np.isfinite(centre).all() and not (-width <= centre[0] <= 2 * width and -height <= centre[1] <= 2 * height):
             raise ValueError(f"principal point {centre.tolist()} px lies far outside the {width}x{height} image")
-        return cls(K=K, width=width, height=height, dist=dist if dist.size else np.zeros(5), notes=tuple(notes))
+        return cls(K=k_mat, width=width, height=height, dist=dist if dist.size else np.zeros(5), notes=tuple(notes))
 
     @classmethod
     def from_fov(cls, width: int, height: int, hfov_deg: float) -> CameraModel:

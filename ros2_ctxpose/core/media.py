@@ -37,10 +37,10 @@ from typing import Final
 import cv2
 import numpy as np
 
-from .config import FIELDS
+from .config import PipelineConfig
 
 #: ``PipelineConfig.max_image_pixels``' default: the limit where a caller gives none (None = no limit).
-DEFAULT_MAX_PIXELS: Final[int] = FIELDS["max_image_pixels"].default
+DEFAULT_MAX_PIXELS: Final[int] = PipelineConfig.max_image_pixels  # a dataclass default: the class attribute
 
 IMAGE_EXTENSIONS: Final[frozenset[str]] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -181,6 +181,8 @@ def probe_image_size(data: bytes | bytearray | memoryview | np.ndarray) -> tuple
     whose header is cut short; only the first few kilobytes are read (a JPEG's segments are
     walked up to its frame header).
     """
+    if isinstance(data, np.ndarray):  # its own memoryview: numpy's stubs type ndarray as a buffer only on 3.12+
+        data = data.data
     data = bytes(memoryview(data).cast("B")) if not isinstance(data, bytes) else data
     try:
         if data.startswith(b"\x89PNG\r\n\x1a\n"):

@@ -40,7 +40,7 @@ def draw_people(image: np.ndarray, people: Sequence[Person3D], *, keypoint_thres
     Keypoints below ``keypoint_threshold`` and bones touching them are left out, so the drawing
     shows what the detector actually saw.
     """
-    out = np.ascontiguousarray(image, dtype=np.uint8).copy()
+    out: np.ndarray = np.ascontiguousarray(image, dtype=np.uint8).copy()
     if out.ndim == 2:
         out = cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
     thick = max(1, round(max(out.shape[:2]) / 400))

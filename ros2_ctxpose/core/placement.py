@@ -22,7 +22,7 @@ serves all of them.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, cast
 
 import numpy as np
 
@@ -42,7 +42,8 @@ def _shared(
     and which observations are finite (B, S); non-finite ones are zeroed with confidence 0."""
     pose = np.asarray(pose_rel, dtype=np.float64)[:, _H36M_IDX]
     xy = np.asarray(kp_norm, dtype=np.float64)[:, _COCO_IDX]
-    finite = np.isfinite(xy).all(axis=-1)
+    # xy is (B, S, 2), so the reduction is a (B, S) array; numpy's stubs also allow a scalar.
+    finite = cast(np.ndarray, np.isfinite(xy).all(axis=-1))
     c = np.where(finite, np.nan_to_num(np.asarray(conf, dtype=np.float64)[:, _COCO_IDX], nan=0.0), 0.0)
     return pose, np.where(finite[..., None], xy, 0.0), np.clip(c, 0.0, 1.0), finite
 
@@ -71,7 +72,7 @@ def _xy_given_z(pose: np.ndarray, xy: np.ndarray, w: np.ndarray, tz: np.ndarray)
 def _solve_weighted(pose: np.ndarray, xy: np.ndarray, w: np.ndarray) -> np.ndarray:
     """One weighted linear least-squares solve of ``x_j (Z_j + t_z) = X_j + t_x`` (and for y)."""
     B, S = w.shape
-    A = np.zeros((B, S, 2, 3))
+    A: np.ndarray = np.zeros((B, S, 2, 3))  # reshaped to (B, 2S, 3) below
     A[..., 0, 0] = 1.0
     A[..., 1, 1] = 1.0
     A[..., :, 2] = -xy

@@ -114,7 +114,7 @@ def quaternion_xyzw(rotation: np.ndarray) -> tuple[float, float, float, float]:
     trace = np.trace(m)
     if trace > 0:
         s = 2.0 * math.sqrt(trace + 1.0)
-        q = ((m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s)
+        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
     else:
         i = int(np.argmax(np.diag(m)))
         j, k = (i + 1) % 3, (i + 2) % 3
@@ -123,9 +123,9 @@ def quaternion_xyzw(rotation: np.ndarray) -> tuple[float, float, float, float]:
         q[i] = 0.25 * s
         q[j] = (m[j, i] + m[i, j]) / s
         q[k] = (m[k, i] + m[i, k]) / s
-        q = tuple(q)
     norm = math.sqrt(sum(v * v for v in q))
-    return tuple(float(v / norm) for v in q)  # type: ignore[return-value]
+    x, y, z, w = (float(v / norm) for v in q)
+    return x, y, z, w
 
 
 # ------------------------------------------------------------------------------ messages as dicts

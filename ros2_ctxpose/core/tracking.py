@@ -213,7 +213,7 @@ class Tracker:
         if kps is not None:
             with_kp = [i for i, t in enumerate(self._tracks) if t.keypoints is not None]
             if with_kp:
-                prev_kp = np.stack([self._tracks[i].keypoints for i in with_kp]).copy()
+                prev_kp = np.stack([kp for t in self._tracks if (kp := t.keypoints) is not None]).copy()
                 prev_kp[..., :2] += shifts[with_kp, None, :]
                 oks[:, with_kp] = keypoint_similarity(kps, prev_kp, predicted[with_kp])
         # Centre distance in track sizes, against a gate that widens with the time since last seen.

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import _codecs
 import hashlib
+import importlib
 import os
 import pickle
 import zipfile
@@ -34,10 +35,12 @@ import torch
 
 from ..lifter.weights_io import content_sha256, non_finite
 
-try:  # numpy scalars (e.g. in training metrics) pickle through this data-only helper
-    from numpy._core.multiarray import scalar as _numpy_scalar  # numpy >= 2
+# numpy scalars (e.g. in training metrics) pickle through this data-only helper. import_module
+# rather than two `from ... import` statements, which a type checker takes for a redefinition.
+try:
+    _numpy_scalar = importlib.import_module("numpy._core.multiarray").scalar  # numpy >= 2
 except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core.multiarray import scalar as _numpy_scalar
+    _numpy_scalar = importlib.import_module("numpy.core.multiarray").scalar
 
 #: Bumped whenever the cached layout changes, so stale cache files are ignored.
 _CACHE_VERSION = 2
@@ -196,9 +199,9 @@ def read_ultralytics_checkpoint(path: str | os.PathLike[str]) -> PoseCheckpoint:
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: expected an Ultralytics checkpoint dict, got {type(ckpt)}")
     model = ckpt.get("ema") or ckpt.get("model")
-    if not isinstance(model, ModuleRecord) or not isinstance(getattr(model, "yaml", None), dict):
+    if not isinstance(model, ModuleRecord) or not isinstance(arch := getattr(model, "yaml", None), dict):
         raise CheckpointError(f"{path}: no Ultralytics model with a 'yaml' architecture inside")
-    yaml = dict(model.yaml)
+    yaml = dict(arch)
     # The trained model's own attributes win over the yaml it was built from: fine-tuning
     # (e.g. the single-class "person" pose model) overrides ``nc`` without editing the yaml.
     for key in ("nc", "kpt_shape"):

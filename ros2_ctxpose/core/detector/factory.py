@@ -8,12 +8,23 @@ else torch on the CPU. Nothing else in the package branches on the backend.
 from __future__ import annotations
 
 import importlib.util
+from typing import TypedDict
 
 from ..config import PipelineConfig
 from .base import PoseDetector
 from .torch_backend import TorchPoseDetector, resolve_device
 
 OPENVINO_INSTALL_HINT = "pip install openvino==2026.4.1"
+
+
+class _CommonArgs(TypedDict):
+    """The keyword arguments both backends' detectors take from the config."""
+
+    weights: str | None
+    precision: str
+    imgsz: int
+    person_threshold: float
+    nms_iou_threshold: float
 
 
 def openvino_available() -> bool:
@@ -43,7 +54,7 @@ def choose_backend(backend: str, device: str) -> str:
 def create_detector(config: PipelineConfig) -> PoseDetector:
     """The detector ``config`` describes, with its weights loaded (errors name the file)."""
     backend = choose_backend(config.backend, config.device)
-    common = dict(
+    common = _CommonArgs(
         weights=config.detector_weights or None,
         precision=config.precision,
         imgsz=config.imgsz,

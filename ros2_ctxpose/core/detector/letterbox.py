@@ -11,12 +11,15 @@ the same image point on every feature map whatever its stride.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import cv2
 import numpy as np
 
-ArrayT = TypeVar("ArrayT")  # numpy array or torch tensor: the maps are plain arithmetic
+if TYPE_CHECKING:  # only for the annotations: this module does not import torch at run time
+    import torch
+
+ArrayT = TypeVar("ArrayT", np.ndarray, "torch.Tensor")  # the maps are plain arithmetic on either
 
 PAD_VALUE = 114
 

@@ -397,6 +397,7 @@ class OpenVINOPoseDetector(YoloPoseDetector):
     def _quantise(self, model: Any, head_index: int) -> Any:
         nncf = _require_nncf()
         recipe = self._calibration()
+        assert recipe is not None  # _quantise runs only for int8 IRs, which always have a recipe
         frames = list(calibration_frames(recipe))
         if not frames:
             raise RuntimeError("no calibration frames could be read")

@@ -85,7 +85,8 @@ class TorchPoseDetector(YoloPoseDetector):
         # NHWC lets oneDNN pick faster CPU conv kernels: measured ~10 % less network time for
         # YOLO11n on a 640x480 input here (1 thread). CUDA keeps NCHW: not measured there.
         self._memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
-        self.model: YoloPose = model.fuse().to(self.device, memory_format=self._memory_format)
+        # torch's stubs leave out Module.to's memory_format keyword (it is documented and works).
+        self.model: YoloPose = model.fuse().to(self.device, memory_format=self._memory_format)  # type: ignore[call-overload]
         if precision == "fp16":
             self.model.half()
         self.kpt_shape = ckpt.kpt_shape

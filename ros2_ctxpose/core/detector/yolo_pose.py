@@ -31,7 +31,7 @@ class Conv(nn.Module):
     def __init__(self, c1: int, c2: int, k: int = 1, s: int = 1, g: int = 1, act: bool = True):
         super().__init__()
         self.conv = nn.Conv2d(c1, c2, k, s, k // 2, groups=g, bias=False)
-        self.bn: nn.Module = nn.BatchNorm2d(c2, eps=1e-3, momentum=0.03)
+        self.bn: nn.BatchNorm2d | nn.Identity = nn.BatchNorm2d(c2, eps=1e-3, momentum=0.03)  # Identity once fused
         self.act: nn.Module = nn.SiLU() if act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,6 +42,8 @@ class Conv(nn.Module):
         if isinstance(self.bn, nn.Identity):
             return
         bn, conv = self.bn, self.conv
+        # A BatchNorm2d built with track_running_stats (the default, as here) always has them.
+        assert bn.running_mean is not None and bn.running_var is not None
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         conv.weight = nn.Parameter(conv.weight * scale.view(-1, 1, 1, 1))
         conv.bias = nn.Parameter(bn.bias - bn.running_mean * scale)  # the conv had none
@@ -432,9 +434,10 @@ class YoloPose(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         outputs: dict[int, torch.Tensor] = {}
         for i, (module, f) in enumerate(zip(self.model, self._sources)):
+            inputs: torch.Tensor | list[torch.Tensor] = x  # a list for Concat
             if f != -1:
-                x = outputs[f] if isinstance(f, int) else [x if j == -1 else outputs[j] for j in f]
-            x = module(x)
+                inputs = outputs[f] if isinstance(f, int) else [x if j == -1 else outputs[j] for j in f]
+            x = module(inputs)
             if i in self._keep:
                 outputs[i] = x
         return x, tuple(outputs[i] for i in self.feature_layers)

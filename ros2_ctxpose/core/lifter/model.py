@@ -129,6 +129,12 @@ class Block(nn.Module):
 class ContextLifter(nn.Module):
     """COCO-17 normalised keypoints (+ optional detector features) -> H36M-17 root-relative metres."""
 
+    # Buffers (register_buffer in __init__), declared for the type checker.
+    input_keep: Tensor
+    mirror_x: Tensor
+    coco_flip: Tensor
+    h36m_flip: Tensor
+
     def __init__(self, config: LifterConfig | None = None) -> None:
         super().__init__()
         self.config = cfg = config or LifterConfig()
