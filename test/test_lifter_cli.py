@@ -208,6 +208,29 @@ def test_render_runs_with_and_without_context_differ_only_in_the_context_branch(
     assert (renders / "merged" / "shards.txt").read_text() == "shard_000000\nshard_000001"
 
 
+def test_eval_h36m_measures_rendered_people_on_each_path_the_weights_have(h36m: None, tmp_path: Path, capsys) -> None:
+    renders = fake_renders(tmp_path / "renders")
+    p = parser()
+    common = ["--renders", str(renders), "--render-fraction", "1.0", "--steps", "2", "--batch-size", "8", *TINY]
+    for flag in ("--no-context", "--context"):
+        args = p.parse_args(["train", "--out", str(tmp_path / flag), flag, *common])
+        assert args.func(args) == 0
+    printed = {}
+    for flag in ("--no-context", "--context"):
+        weights = str(tmp_path / flag / "final.pt")
+        args = p.parse_args(["eval-h36m", "--weights", weights, "--renders", str(renders), "--skip-mocap"])
+        capsys.readouterr()
+        assert args.func(args) == 0
+        printed[flag] = capsys.readouterr().out
+    assert "exact 2D" not in printed["--context"]  # --skip-mocap
+    lines = {flag: [line for line in out.splitlines() if line.startswith("renders")] for flag, out in printed.items()}
+    assert [line.split(",")[1].split(":")[0].strip() for line in lines["--context"]] == ["geometry", "context"]
+    assert [line.split(",")[1].split(":")[0].strip() for line in lines["--no-context"]] == ["geometry"]
+    assert all("(40 people)" in line for line in lines["--context"] + lines["--no-context"])
+    mpjpe = [float(line.split("MPJPE")[1].split()[0]) for line in lines["--context"]]
+    assert mpjpe[0] != mpjpe[1] and min(mpjpe) > 0
+
+
 def test_frozen_geometry_trains_only_the_depth_context(h36m: None, tmp_path: Path) -> None:
     """--no-train-geometry --context-depth-only: the geometry weights stay the starting model's
     bit for bit, the context branch learns, and the exported config says the context decides depth."""

@@ -19,7 +19,7 @@ _COMMANDS = (
         "eval-h36m",
         "evaluate_h36m",
         options.add_eval_arguments,
-        "S11 MPJPE / PA-MPJPE of lifter weights with exact and detector-like 2D",
+        "MPJPE / PA-MPJPE of lifter weights: S11 mocap with exact and detector-like 2D; real frames, renders",
     ),
 )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -81,6 +82,19 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--no-flip-test", action="store_true", help="one view per pose instead of averaging with the mirrored input"
+    )
+    parser.add_argument(
+        "--real",
+        type=Path,
+        default=None,
+        help="also annotated real frames (annotations.json) through the torch fp32 detector, as the "
+        "training's validation sees them: geometry path, and the context path when the weights have one",
+    )
+    parser.add_argument(
+        "--renders", type=Path, default=None, help="also rendered people (a `ctxpose synth` folder), as --real"
+    )
+    parser.add_argument(
+        "--skip-mocap", action="store_true", help="skip the S11 mocap evaluation (--real/--renders only)"
     )
     parser.add_argument(
         "--noise-ablation",
