@@ -313,3 +313,36 @@ def test_compressed_jpeg_cut_short_with_a_fake_end_marker_is_refused() -> None:
 def test_compressed_in_an_unsupported_format_is_refused() -> None:
     with pytest.raises(ImageDecodeError, match="supported format"):
         decode_compressed(CompressedImage(format="gif", data=b"GIF89a" + bytes(64)))
+
+
+@pytest.mark.parametrize("encoding", sorted(EXACT_CASES))
+@pytest.mark.parametrize("frame_id", ["", "cam", "camera_optical_frame_x"])  # string lengths 1, 4, 23: every padding
+@pytest.mark.parametrize("pad", [0, 4])
+def test_view_of_the_serialized_bytes_reads_what_deserialization_reads(encoding: str, frame_id: str, pad: int) -> None:
+    from rclpy.serialization import serialize_message
+
+    pixels, _ = EXACT_CASES[encoding]
+    msg = message(pixels, encoding, pad=pad)
+    msg.header = Header(frame_id=frame_id)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = 1_700_000_123, 456_789
+    raw = serialize_message(msg)
+    view = image_codec.image_from_cdr(raw)
+    assert view is not None
+    fields = ("height", "width", "encoding", "step", "is_bigendian")
+    assert [getattr(view, f) for f in fields] == [getattr(msg, f) for f in fields]
+    assert view.header == msg.header
+    assert np.shares_memory(np.frombuffer(view.data, np.uint8), np.frombuffer(raw, np.uint8))  # not copied
+    np.testing.assert_array_equal(decode_image(view), decode_image(msg))
+
+
+def test_bytes_that_are_no_complete_image_give_no_view() -> None:
+    from rclpy.serialization import serialize_message
+
+    raw = serialize_message(message(REF, "bgr8"))
+    assert image_codec.image_from_cdr(raw[:-1]) is None  # pixels cut short
+    assert image_codec.image_from_cdr(raw[:30]) is None  # header cut short
+    assert image_codec.image_from_cdr(b"\x00\x0b" + raw[2:]) is None  # an encapsulation it does not read
+    assert image_codec.image_from_cdr(b"") is None
+    big_endian = bytearray(raw)
+    big_endian[1] = 0x00  # the same bytes declared big-endian: lengths become absurd, nothing read past the end
+    assert image_codec.image_from_cdr(bytes(big_endian)) is None

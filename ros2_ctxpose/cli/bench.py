@@ -111,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         frames.append((path, path.read_bytes(), camera_for(path, width, height, images_dir)))
 
+    default_threads = torch.get_num_threads()  # before any pipeline changes it
     pipelines = []
     for config in configs:
         label = f"backend={config.backend} precision={config.precision} imgsz={config.imgsz}"
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         _profile(pipelines[0], frames, args.warmup, args.iterations, args.profile)
         return 0
     try:
-        results = _measure_interleaved(pipelines, frames, args.warmup, args.iterations)
+        results = _measure_interleaved(pipelines, frames, args.warmup, args.iterations, default_threads)
     except (ValueError, RuntimeError) as error:
         print(f"ctxpose bench: {error}", file=sys.stderr)
         return 1
@@ -174,13 +175,18 @@ def _sync_for(pipeline: Any) -> Callable[[], None]:
 
 
 def _measure_interleaved(
-    pipelines: list[Any], frames: list[tuple[Path, bytes, Any]], warmup: int, iterations: int
+    pipelines: list[Any], frames: list[tuple[Path, bytes, Any]], warmup: int, iterations: int, default_threads: int
 ) -> list[dict[str, Any]]:
     """Rounds of every pipeline on every frame; per (pipeline, frame) the stage samples, people
     found and peak memory. Peak RSS covers the whole run of each pipeline's calls only when the
     pipelines run one after the other, so here it is the process peak over its rounds."""
     import torch
 
+    from ros2_ctxpose.core.pipeline import torch_threads_for
+
+    # torch's thread count is process-wide and each pipeline's construction set it: give each
+    # configuration its own before its calls (a torch pipeline keeps torch's default).
+    threads = [torch_threads_for(p.config, p.detector.backend) or default_threads for p in pipelines]
     cells = [(p, f) for p in pipelines for f in frames]
     samples = [{stage: [] for stage in STAGES} for _ in cells]
     people: list[list[int]] = [[] for _ in cells]
@@ -188,6 +194,7 @@ def _measure_interleaved(
     syncs = [_sync_for(p) for p in pipelines]
     for round_index in range(warmup + iterations):
         for index, (pipeline, (_, jpeg, camera)) in enumerate(cells):
+            torch.set_num_threads(threads[pipelines.index(pipeline)])
             with PeakHostMemory() as memory:
                 timing = _run_once(pipeline, np.frombuffer(jpeg, np.uint8), camera, syncs[pipelines.index(pipeline)])
             if round_index < warmup:

@@ -43,6 +43,20 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def torch_threads_for(config: PipelineConfig, backend: str) -> int:
+    """How many threads torch (process-wide) should use for a pipeline; 0 = leave torch's default.
+
+    ``cpu_threads`` when set. Otherwise one beside another runtime: the detector's runtime has its
+    own thread pool, torch's spinning OpenMP threads beside it slowed the whole frame (measured
+    under load: lifter 102 -> 25 ms, frame 317 -> 201 ms p50 with one torch thread), and the lifter
+    is too small to need more than one. Benchmarks that hold several pipelines in one process set
+    it before each one's calls.
+    """
+    if config.cpu_threads:
+        return config.cpu_threads
+    return 1 if backend != "torch" else 0
+
+
 class Pose3DPipeline:
     """Detector + lifter + placement (+ tracking) for one camera's frames.
 
@@ -93,13 +107,9 @@ class Pose3DPipeline:
         """
         config = config or PipelineConfig()
         detector = create_detector(config)
-        if config.cpu_threads:
-            torch.set_num_threads(config.cpu_threads)
-        elif detector.backend != "torch":
-            # The detector's runtime has its own thread pool; torch's spinning OpenMP threads beside
-            # it slowed the whole frame (measured under load: lifter 102 -> 25 ms, frame 317 -> 201
-            # ms p50 with one torch thread), and the lifter is too small to need more than one.
-            torch.set_num_threads(1)
+        threads = torch_threads_for(config, detector.backend)
+        if threads:
+            torch.set_num_threads(threads)
         lifter = load_lifter(config.lifter_weights or None, device=detector.device)
         return cls(detector, lifter, config)
 

@@ -580,17 +580,20 @@ class Pose3DNode(LifecycleNode):
 
     # ----------------------------------------------------------------- callbacks (executor thread)
     def _on_image(self, raw: bytes, info: Any) -> None:
-        """A frame the gate let through: deserialized here, beside the worker's computation (only
-        the few frames of each window come this far), and put into the slot; never decoded here."""
+        """A frame the gate let through: read here, beside the worker's computation (only the few
+        frames of each window come this far), and put into the slot; never decoded here. A raw
+        Image's pixels stay in the received bytes (``image_codec.image_from_cdr``)."""
         skipped = self._sequence.count(info)
         self.stats.received(1 + skipped)
         if skipped:
             # Skipped while the worker waited for the rate limit, or while it computed.
             (self.stats.throttled if self._rate_waited else self.stats.dropped)(skipped)
-        try:
-            msg = deserialize_message(raw, self._image_type)
-        except Exception:  # noqa: BLE001 - a truncated or foreign sample: the worker reports it
-            msg = raw
+        msg: Any = image_codec.image_from_cdr(raw) if self._image_type is Image else None
+        if msg is None:
+            try:
+                msg = deserialize_message(raw, self._image_type)
+            except Exception:  # noqa: BLE001 - a truncated or foreign sample: the worker reports it
+                msg = raw
         if self._frames.put(msg):
             self.stats.dropped()
 
