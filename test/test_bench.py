@@ -158,3 +158,17 @@ def test_keypoint_deviation_scores_seen_keypoints_of_matched_people() -> None:
     summary = dev.summary()
     assert (summary["matched"], summary["missed"], summary["extra"], summary["keypoints"]) == (1, 1, 0, 16)
     assert summary["mean_px"] == pytest.approx(5.0) and summary["max_px"] == pytest.approx(5.0)
+
+
+def test_lifter_costs_measure_the_context_path_only_where_it_is_trained() -> None:
+    from ros2_ctxpose.benchmarking.lifter import lifter_call, lifter_costs
+    from ros2_ctxpose.core.lifter import ContextLifter, LifterConfig
+
+    geometry_only = ContextLifter(LifterConfig(dim=16, depth=1, heads=2))
+    with_context = ContextLifter(LifterConfig(dim=16, depth=1, heads=2, context_trained=True))
+    assert [c.path for c in lifter_costs(geometry_only, people=2, repeats=1)] == ["geometry-only"]
+    costs = lifter_costs(with_context, people=2, repeats=1)
+    assert [c.path for c in costs] == ["geometry-only", "context"]
+    assert 0 < costs[0].macs_per_person < costs[1].macs_per_person and all(c.median_ms > 0 for c in costs)
+    # The context call goes through crop_people and the context branch: its answer is one pose per person.
+    assert lifter_call(with_context.eval(), 3, True)().shape == (3, 17, 3)
