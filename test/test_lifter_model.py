@@ -171,3 +171,22 @@ def test_depth_only_context_keeps_the_geometry_paths_image_plane_answer() -> Non
     torch.testing.assert_close(both[..., :2], geometry[..., :2])
     torch.testing.assert_close(both[..., 2], full_context[..., 2])
     assert not torch.allclose(both[..., 2], geometry[..., 2])
+
+
+@pytest.mark.parametrize("flip_test", [True, False])
+def test_depth_only_context_takes_the_image_plane_from_the_geometry_path(flip_test: bool) -> None:
+    """One batched call gives what separate calls give: x, y of the (flip-averaged) geometry path
+    and z of the context path."""
+    model = small_model().eval()
+    torch.nn.init.normal_(model.context.out.weight, std=0.1)
+    kp, conf = inputs(3)
+    grid = kp * 2.0
+    model.config.flip_test = flip_test
+    geometry = model(kp, conf)
+    model.config.flip_test, model.config.context_depth_only = False, False
+    context = model(kp, conf, crops(3), grid)
+    model.config.flip_test, model.config.context_depth_only = flip_test, True
+    both = model(kp, conf, crops(3), grid)
+    torch.testing.assert_close(both[..., :2], geometry[..., :2], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(both[..., 2], context[..., 2], rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(geometry[..., 2], context[..., 2])

@@ -188,32 +188,53 @@ class ContextLifter(nn.Module):
             raise ValueError(f"conf must be {tuple(kp_norm.shape[:2])}, got {tuple(conf.shape)}")
         if crops is None:
             return self._geometry(kp_norm, conf)
-        with_context = self._lift(kp_norm, conf, crops, joints_grid)
+        if joints_grid is None:
+            raise ValueError("joints_grid is required with crops")
+        context_tokens = self._tokens(kp_norm, conf, crops, joints_grid)
         if not self.config.context_depth_only:
-            return with_context
-        return torch.cat([self._geometry(kp_norm, conf)[..., :2], with_context[..., 2:]], -1)
+            return self._decode(context_tokens)
+        # Image plane from the geometry path, depth from the context path: every view in one batch
+        # through the transformer (on a CPU the calls' overhead, not their arithmetic, dominates).
+        views_kp, views_conf = self._views(kp_norm, conf)
+        out = self._decode(torch.cat([self._tokens(views_kp, views_conf), context_tokens]))
+        geometry, with_context = self._merge_views(out[: -len(kp_norm)]), out[-len(kp_norm) :]
+        return torch.cat([geometry[..., :2], with_context[..., 2:]], -1)
 
     def _geometry(self, kp_norm: Tensor, conf: Tensor) -> Tensor:
         """The geometry path: one view, or in eval mode with ``flip_test`` the mean of the direct and
         the mirrored view, both in one batch."""
-        if not self.config.flip_test or self.training:
-            return self._lift(kp_norm, conf)
+        return self._merge_views(self._decode(self._tokens(*self._views(kp_norm, conf))))
+
+    def _flip_averaging(self) -> bool:
+        return self.config.flip_test and not self.training
+
+    def _views(self, kp_norm: Tensor, conf: Tensor) -> tuple[Tensor, Tensor]:
+        """The geometry path's inputs: the pose, and with flip averaging also its mirror image."""
+        if not self._flip_averaging():
+            return kp_norm, conf
         mirrored = kp_norm[:, self.coco_flip] * self.mirror_x[:2]
-        both = self._lift(torch.cat([kp_norm, mirrored]), torch.cat([conf, conf[:, self.coco_flip]]))
-        direct, flipped = both.chunk(2)
+        return torch.cat([kp_norm, mirrored]), torch.cat([conf, conf[:, self.coco_flip]])
+
+    def _merge_views(self, out: Tensor) -> Tensor:
+        """The geometry answer from the rows ``_views`` made: the mirrored answer mirrored back and averaged."""
+        if not self._flip_averaging():
+            return out
+        direct, flipped = out.chunk(2)
         return 0.5 * (direct + flipped[:, self.h36m_flip] * self.mirror_x)
 
-    def _lift(
+    def _tokens(
         self, kp_norm: Tensor, conf: Tensor, crops: Sequence[Tensor] | None = None, joints_grid: Tensor | None = None
     ) -> Tensor:
+        """The transformer's input tokens (17 joints + 1 global), with the image context when given."""
         joint_feats, global_feats, conf = self.normalize_input(kp_norm, conf)
         # The joint embedding goes in before the context branch: where to look depends on which joint it is.
         joints = self.joint_in(joint_feats) + self.joint_embed[:, :-1]
         if crops is not None:
-            if joints_grid is None:
-                raise ValueError("joints_grid is required with crops")
             joints = joints + self.context(joints, crops, joints_grid, conf)
-        tokens = torch.cat([joints, self.global_in(global_feats).unsqueeze(1) + self.joint_embed[:, -1:]], 1)
+        return torch.cat([joints, self.global_in(global_feats).unsqueeze(1) + self.joint_embed[:, -1:]], 1)
+
+    def _decode(self, tokens: Tensor) -> Tensor:
+        """Tokens -> root-relative H36M-17 joints."""
         tokens = self.norm(self.blocks(tokens))
         out = self.head(tokens.flatten(1)).view(-1, self.config.num_joints_out, 3)
         return out - out[:, :1]
