@@ -218,6 +218,7 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_infer_real_corrupt_and_empty_images(
     tmp_path: Path, weights_available: None, bus_jpg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -256,6 +257,7 @@ def test_infer_real_corrupt_and_empty_images(
     assert cv2.imread(str(overlay / "bus.jpg")).shape == (1080, 810, 3)
 
 
+@pytest.mark.slow
 def test_infer_video_keeps_ids(tmp_path: Path, weights_available: None, bus: np.ndarray) -> None:
     image = cv2.resize(bus, (404, 540))
     video = tmp_path / "walk.avi"
@@ -298,6 +300,7 @@ def test_infer_video_keeps_ids(tmp_path: Path, weights_available: None, bus: np.
     assert {p["root_source"] for line in lines for p in line["people"]} == {"intrinsics"}
 
 
+@pytest.mark.slow
 def test_eval_on_annotated_images(
     tmp_path: Path, weights_available: None, images: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -56,6 +56,7 @@ def test_detect_outputs(detector: TorchPoseDetector, bus: np.ndarray, bus_det: D
         assert f.device == detector.device and f.dtype == torch.float32
 
 
+@pytest.mark.slow
 def test_thresholds_apply_from_the_next_call(
     detector: TorchPoseDetector, bus: np.ndarray, bus_det: Detections, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -80,6 +81,7 @@ def test_bgr_flag(detector: TorchPoseDetector, bus: np.ndarray, bus_det: Detecti
     assert not np.allclose(swapped.scores[:1], det_bgr.scores[:1], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_batch_equals_single(detector: TorchPoseDetector, bus: np.ndarray, bus_det: Detections, shared_data) -> None:
     zidane = cv2.imread(str(shared_data("data/images/coco/zidane.jpg")))
     same = detector.detect_batch([bus, bus])
@@ -93,6 +95,7 @@ def test_batch_equals_single(detector: TorchPoseDetector, bus: np.ndarray, bus_d
     assert detector.detect_batch([]) == []
 
 
+@pytest.mark.slow
 def test_results_do_not_share_the_reused_input_buffer(detector: TorchPoseDetector, bus: np.ndarray) -> None:
     """The letterboxed input batch is reused between calls of one shape: a result kept from an
     earlier call must not change when the next image goes through."""

@@ -36,6 +36,7 @@ def test_reads_real_checkpoint_without_ultralytics(weights: Path) -> None:
     assert all(t.dtype in (torch.float32,) for t in ckpt.state_dict.values())
 
 
+@pytest.mark.slow
 def test_cache_round_trip(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     first = load_checkpoint(weights)
@@ -53,6 +54,7 @@ def test_cache_round_trip(weights: Path, tmp_path: Path, monkeypatch: pytest.Mon
         assert torch.equal(second.state_dict[k], v), k
 
 
+@pytest.mark.slow
 def test_damaged_cache_is_rebuilt(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     load_checkpoint(weights)

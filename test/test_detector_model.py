@@ -165,6 +165,7 @@ def test_unsupported_layer_is_refused() -> None:
         YoloPose(PoseConfig.from_yaml(yaml))
 
 
+@pytest.mark.slow
 def test_usable_with_autograd_after_inference_mode() -> None:
     """The anchor cache must not leak inference tensors into a later differentiable call."""
     model = _build("yolo11", "n", device="cpu").eval()

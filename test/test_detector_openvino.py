@@ -86,6 +86,7 @@ def _deviation(reference, detector, images) -> dict:
 # ----------------------------------------------------------------------------- parity
 
 
+@pytest.mark.slow
 @needs_openvino
 def test_fp32_matches_torch_on_every_golden_image(torch_reference, openvino_detectors, golden_images) -> None:
     summary = _deviation(torch_reference, openvino_detectors("fp32"), golden_images)

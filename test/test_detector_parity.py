@@ -84,6 +84,7 @@ def _check_final_detections(
     )
 
 
+@pytest.mark.slow
 def test_final_detections_match_the_coco_images(
     detector: TorchPoseDetector, golden: dict[str, np.ndarray], images: Path
 ) -> None:
@@ -101,6 +102,7 @@ def test_final_detections_match_every_golden_image(
     _check_final_detections(detector, golden, images, files)
 
 
+@pytest.mark.slow
 def test_cpu_bf16_stays_close_to_the_original(
     detector: TorchPoseDetector, golden: dict[str, np.ndarray], images: Path
 ) -> None:

@@ -279,6 +279,7 @@ def test_device_cuda_without_cuda_is_one_clear_line(
         assert len(err) == 1 and "CUDA" in err[0], err
 
 
+@pytest.mark.slow
 def test_closed_pipe_ends_quietly(tmp_path: Path, models_available: None) -> None:
     for i in range(3):
         cv2.imwrite(str(tmp_path / f"{i}.png"), _picture())

@@ -184,6 +184,7 @@ def models_available() -> None:
         pytest.skip(f"model weights missing: {exc}")
 
 
+@pytest.mark.slow
 def test_cli_records_what_it_prints(tmp_path: Path, models_available: None) -> None:
     """``ctxpose infer VIDEO --mcap``: the decoded joints equal the JSON lines' (to their 0.1 mm
     rounding), at the frames' own time stamps."""
