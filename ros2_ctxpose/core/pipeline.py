@@ -10,6 +10,7 @@ person); still images number their people 0, 1, ...
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from typing import Any
@@ -41,6 +42,14 @@ def _sync(device: torch.device) -> None:
     """Wait for queued GPU work, so that stage timings are not attributed to the wrong stage."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def release_device_memory(device: str) -> None:
+    """Give a dropped pipeline's memory back: collect it now, and on CUDA empty torch's cache
+    (otherwise the allocator keeps the GPU memory for the process)."""
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
 
 
 def torch_threads_for(config: PipelineConfig, backend: str) -> int:

@@ -43,7 +43,6 @@ events) are counted in the diagnostics.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import signal
 import struct
 import sys
@@ -568,11 +567,9 @@ class Pose3DNode(LifecycleNode):
         if self.pipeline is not None:
             device = str(self.pipeline.device)
             self.pipeline = None
-            gc.collect()
-            if device.startswith("cuda"):
-                import torch
+            from ros2_ctxpose.core.pipeline import release_device_memory
 
-                torch.cuda.empty_cache()
+            release_device_memory(device)
         self.device = "not loaded"
         self._camera_info = None
         self._camera_infos = CameraInfoConverter()
