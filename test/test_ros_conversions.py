@@ -20,6 +20,7 @@ from std_msgs.msg import Header  # noqa: E402
 from transforms3d.quaternions import quat2mat  # noqa: E402
 from visualization_msgs.msg import Marker  # noqa: E402
 
+from ros2_ctxpose.core.body_frame import rep155_rotation as body_rotation  # noqa: E402
 from ros2_ctxpose.core.pipeline import Person3D  # noqa: E402
 from ros2_ctxpose.core.results import ROOT_FROM_DEPTH, ROOT_SCALE_UNKNOWN  # noqa: E402
 from ros2_ctxpose.core.skeleton import H36M17, H36M17_BONES, index_of  # noqa: E402
@@ -36,7 +37,7 @@ from ros2_ctxpose.ros.node import (  # noqa: E402
     RateLimiter,
     cdr_stamp_ns,
 )
-from ros2_ctxpose.ros.tf_frames import REP155_LINKS, body_rotation, frame_transforms  # noqa: E402
+from ros2_ctxpose.ros.tf_frames import REP155_LINKS, frame_transforms  # noqa: E402
 
 HEADER = Header(stamp=Time(sec=1_700_000_000, nanosec=123), frame_id="cam_optical")
 

@@ -43,6 +43,7 @@ from typing import Any, Final
 import cv2
 import numpy as np
 
+from .body_frame import rep155_rotation
 from .overlay import colour_for
 from .results import ROOT_FROM_DEPTH, ROOT_FROM_INTRINSICS, ROOT_SCALE_UNKNOWN, Person3D
 from .skeleton import H36M17, H36M17_BONES
@@ -70,10 +71,7 @@ BONE_WIDTH_M: Final[float] = 0.02
 #: frame (x right, y down, z forward), as a quaternion (x, y, z, w).
 OPTICAL_IN_UPRIGHT: Final[tuple[float, float, float, float]] = (-0.5, 0.5, -0.5, 0.5)
 
-_PELVIS, _THORAX = H36M17.index("pelvis"), H36M17.index("thorax")
-_LEFT_HIP, _RIGHT_HIP = H36M17.index("left_hip"), H36M17.index("right_hip")
-#: A person standing upright facing the camera, in the optical frame (columns: forward, left, up).
-_FACING_CAMERA: Final[np.ndarray] = np.column_stack([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+_PELVIS = H36M17.index("pelvis")
 
 
 class RecordingUnavailable(ValueError):
@@ -89,23 +87,6 @@ def check_available() -> None:
             f"recording MCAP needs the packages mcap and mcap-ros2-support ({exc}); install them with "
             "pip install mcap==1.6.0 mcap-ros2-support==0.6.0"
         ) from None
-
-
-def body_rotation(joints: np.ndarray) -> np.ndarray:
-    """Rotation (3, 3) whose columns are a person's forward, left and up axes in the camera frame
-    (REP 155's ``body_<id>`` frame: x forward out of the body, z toward the head), from the hips
-    and the spine; facing the camera when they are degenerate. As ``ros/tf_frames.py``."""
-    joints = np.asarray(joints, dtype=np.float64)
-    up = joints[_THORAX] - joints[_PELVIS]
-    left = joints[_LEFT_HIP] - joints[_RIGHT_HIP]
-    if not (np.isfinite(up).all() and np.isfinite(left).all()) or np.linalg.norm(up) < 1e-6:
-        return _FACING_CAMERA
-    z = up / np.linalg.norm(up)
-    left = left - left.dot(z) * z
-    if np.linalg.norm(left) < 1e-6:
-        return _FACING_CAMERA
-    y = left / np.linalg.norm(left)
-    return np.column_stack([np.cross(y, z), y, z])
 
 
 def quaternion_xyzw(rotation: np.ndarray) -> tuple[float, float, float, float]:
@@ -223,7 +204,7 @@ def body_transforms(header: dict[str, Any], people: Sequence[Person3D]) -> dict[
         joints = np.asarray(p.joints_3d, dtype=np.float64)
         if np.isfinite(joints[_PELVIS]).all():
             transforms.append(
-                _transform(header, f"body_{int(p.track_id)}", joints[_PELVIS], quaternion_xyzw(body_rotation(joints)))
+                _transform(header, f"body_{int(p.track_id)}", joints[_PELVIS], quaternion_xyzw(rep155_rotation(joints)))
             )
     return {"transforms": transforms}
 

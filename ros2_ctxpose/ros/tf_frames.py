@@ -20,6 +20,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from transforms3d.quaternions import mat2quat
 
+from ros2_ctxpose.core.body_frame import rep155_rotation
 from ros2_ctxpose.core.skeleton import H36M17, index_of
 from ros2_ctxpose.msg import Skeleton3D, Skeleton3DArray
 
@@ -43,13 +44,7 @@ REP155_LINKS: Final[dict[str, str]] = {
     "right_wrist": "r_wrist",
 }
 
-_PELVIS, _THORAX = index_of(H36M17, "pelvis"), index_of(H36M17, "thorax")
-_LEFT_HIP, _RIGHT_HIP = index_of(H36M17, "left_hip"), index_of(H36M17, "right_hip")
-
-#: Orientation of a person standing upright and facing the camera, in the camera's optical frame
-#: (x right, y down, z forward): forward = -z_cam, left = +x_cam, up = -y_cam. Used when the hips
-#: or the spine are degenerate and no orientation can be computed.
-_FACING_CAMERA: Final[np.ndarray] = np.column_stack([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+_PELVIS = index_of(H36M17, "pelvis")
 
 
 def body_frame(track_id: int) -> str:
@@ -58,24 +53,6 @@ def body_frame(track_id: int) -> str:
 
 def joint_frame(joint: str, track_id: int) -> str:
     return f"{REP155_LINKS[joint]}_{track_id}"
-
-
-def body_rotation(joints: np.ndarray) -> np.ndarray:
-    """Rotation (3, 3) whose columns are the body's x (forward), y (left), z (up) in the camera frame."""
-    up = joints[_THORAX] - joints[_PELVIS]
-    left = joints[_LEFT_HIP] - joints[_RIGHT_HIP]
-    if not (np.isfinite(up).all() and np.isfinite(left).all()):
-        return _FACING_CAMERA
-    up_norm = np.linalg.norm(up)
-    if up_norm < 1e-6:
-        return _FACING_CAMERA
-    z = up / up_norm
-    left = left - left.dot(z) * z
-    left_norm = np.linalg.norm(left)
-    if left_norm < 1e-6:
-        return _FACING_CAMERA
-    y = left / left_norm
-    return np.column_stack([np.cross(y, z), y, z])
 
 
 def _transform(header, parent: str, child: str, xyz: np.ndarray, quat_wxyz: np.ndarray) -> TransformStamped:
@@ -92,7 +69,7 @@ def _transform(header, parent: str, child: str, xyz: np.ndarray, quat_wxyz: np.n
 def person_transforms(skeleton: Skeleton3D, header, joint_frames: bool) -> list[TransformStamped]:
     """body_<id> under the camera frame, and optionally every joint under body_<id>."""
     joints = np.array([[p.x, p.y, p.z] for p in skeleton.joint_positions], dtype=np.float64)
-    rotation = body_rotation(joints)
+    rotation = rep155_rotation(joints)
     root = joints[_PELVIS]
     body = body_frame(skeleton.id)
     transforms = [_transform(header, header.frame_id, body, root, mat2quat(rotation))]
