@@ -18,9 +18,6 @@ Prints a table and writes JSON (``--json``).
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's package first, whatever the overlay holds
 
-from ros2_ctxpose.benchmarking.node import counter_deltas  # noqa: E402
+from ros2_ctxpose.benchmarking.node import counter_deltas, spawn, stop_process, wait_for_first_result  # noqa: E402
 from ros2_ctxpose.core.config import BACKENDS, PRECISIONS  # noqa: E402
 
 
@@ -78,9 +75,9 @@ PUBLISHER_REMAPS = [f"__ns:={CAMERA_NS}"]
 NODE_REMAPS = [f"image:={CAMERA_NS}/image_raw", f"camera_info:={CAMERA_NS}/camera_info"]
 
 
-def _spawn(module: str, params: list[str], log: Path, remaps: list[str] = ()) -> subprocess.Popen:
-    """``python -m module --ros-args -p ... -r ...`` in its own process group, output to ``log``."""
-    command = [
+def _command(module: str, params: list[str], remaps: list[str] = ()) -> list[str]:
+    """``python -m module --ros-args -p ... -r ...``."""
+    return [
         sys.executable,
         "-m",
         module,
@@ -88,17 +85,6 @@ def _spawn(module: str, params: list[str], log: Path, remaps: list[str] = ()) ->
         *(a for p in params for a in ("-p", p)),
         *(a for r in remaps for a in ("-r", r)),
     ]
-    return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
@@ -131,25 +117,23 @@ def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     )
     bench.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
 
-    node = _spawn("ros2_ctxpose.ros.node", node_params(args), log_dir / "pose3d_node.log", NODE_REMAPS)
-    publisher = _spawn(
-        "ros2_ctxpose.ros.demo_publisher",
-        [f"rate_hz:={float(args.rate)}", *args.publisher_param],
-        log_dir / "demo_publisher.log",
-        PUBLISHER_REMAPS,
+    node_log, publisher_log = log_dir / "pose3d_node.log", log_dir / "demo_publisher.log"
+    node = spawn(_command("ros2_ctxpose.ros.node", node_params(args), NODE_REMAPS), node_log, ROOT)
+    publisher = spawn(
+        _command(
+            "ros2_ctxpose.ros.demo_publisher", [f"rate_hz:={float(args.rate)}", *args.publisher_param], PUBLISHER_REMAPS
+        ),
+        publisher_log,
+        ROOT,
     )
     try:
         node_proc, publisher_proc = psutil.Process(node.pid), psutil.Process(publisher.pid)
-        deadline = time.time() + args.startup_timeout
-        while not seen.receive_times:
-            rclpy.spin_once(bench, timeout_sec=0.2)
-            for name, proc in (("pose3d_node", node), ("demo_publisher", publisher)):
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {log_dir / name}.log")
-            if time.time() > deadline:
-                raise RuntimeError(
-                    f"no skeletons on {args.output_topic} within {args.startup_timeout} s; see the logs in {log_dir}"
-                )
+        wait_for_first_result(
+            lambda: rclpy.spin_once(bench, timeout_sec=0.2),
+            lambda: bool(seen.receive_times),
+            {"pose3d_node": (node, node_log), "demo_publisher": (publisher, publisher_log)},
+            args.startup_timeout,
+        )
         settle_end = time.time() + args.settle
         while time.time() < settle_end:
             rclpy.spin_once(bench, timeout_sec=0.1)
@@ -167,8 +151,8 @@ def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
         if node.poll() is not None:
             raise RuntimeError(f"pose3d_node exited during the measurement; see {log_dir}/pose3d_node.log")
     finally:
-        _stop(publisher)
-        _stop(node)
+        stop_process(publisher)
+        stop_process(node)
         bench.destroy_node()
         rclpy.try_shutdown()
 

@@ -43,9 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -53,6 +51,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+
+from ros2_ctxpose.benchmarking.node import spawn, stop_process, wait_for_first_result  # noqa: E402
+
 NAMESPACE = "/node_stress"
 #: Frames of demo.mp4 the flood publisher plays (both people in view from ~40 on).
 FLOOD_FRAMES = range(40, 160, 10)
@@ -211,27 +212,6 @@ def published_rate(log: Path, start: float, end: float) -> float | None:
     return (marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0])
 
 
-def _spawn(command: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        command,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-        start_new_session=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def node_command(args: argparse.Namespace) -> list[str]:
     start = [sys.executable, args.node_script] if args.node_script else [sys.executable, "-m", "ros2_ctxpose.ros.node"]
     params = ["autostart:=true", f"device:={args.device}", *args.node_param]
@@ -294,18 +274,17 @@ def measure(args: argparse.Namespace, log_dir: Path, run: int) -> dict[str, Any]
         Skeleton3DArray, "human/pose3d", on_skeletons, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     )
     client.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
-    node = _spawn(node_command(args), log_dir / f"pose3d_node_run{run}.log")
-    publisher = _spawn(publisher_command(args), log_dir / f"publisher_run{run}.log")
+    node_log, publisher_log = log_dir / f"pose3d_node_run{run}.log", log_dir / f"publisher_run{run}.log"
+    node = spawn(node_command(args), node_log, ROOT)
+    publisher = spawn(publisher_command(args), publisher_log, ROOT)
     try:
         node_ps, pub_ps = psutil.Process(node.pid), psutil.Process(publisher.pid)
-        deadline = time.monotonic() + args.startup_timeout
-        while not seen.received_at:
-            rclpy.spin_once(client, timeout_sec=0.2)
-            for name, proc in (("pose3d_node", node), ("publisher", publisher)):
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {log_dir}/{name}_run{run}.log")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no skeletons within {args.startup_timeout:.0f} s; see the logs in {log_dir}")
+        wait_for_first_result(
+            lambda: rclpy.spin_once(client, timeout_sec=0.2),
+            lambda: bool(seen.received_at),
+            {"pose3d_node": (node, node_log), "publisher": (publisher, publisher_log)},
+            args.startup_timeout,
+        )
         settle_end = time.monotonic() + args.settle
         while time.monotonic() < settle_end:
             rclpy.spin_once(client, timeout_sec=0.1)
@@ -335,8 +314,8 @@ def measure(args: argparse.Namespace, log_dir: Path, run: int) -> dict[str, Any]
         if node.poll() is not None:
             raise RuntimeError(f"pose3d_node exited during the measurement; see {log_dir}/pose3d_node_run{run}.log")
     finally:
-        _stop(publisher)
-        _stop(node)
+        stop_process(publisher)
+        stop_process(node)
         client.destroy_node()
         rclpy.try_shutdown()
 

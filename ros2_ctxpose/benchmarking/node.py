@@ -1,11 +1,63 @@
-"""Bookkeeping of benchmarks/node_bench.py that needs no ROS: differencing the node's counters.
+"""What benchmarks/node_bench.py and benchmarks/node_stress.py share, without ROS: starting and
+stopping the node and the camera as processes, waiting for the first result, and differencing the
+node's counters.
 
 The node publishes running totals (frames received, processed, dropped) on /diagnostics; the
-benchmark keeps only the change between the first and the last report inside its measurement
+benchmarks keep only the change between the first and the last report inside their measurement
 window, so start-up and shutdown never count.
 """
 
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+
+def spawn(command: list[str], log: Path, cwd: Path) -> subprocess.Popen:
+    """``command`` in its own process group (so that stopping it reaches its children), its output
+    unbuffered into ``log``."""
+    return subprocess.Popen(
+        command,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        cwd=cwd,
+        start_new_session=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+
+
+def stop_process(process: subprocess.Popen, timeout_s: float = 15.0) -> None:
+    """SIGINT to the process group (a clean ROS shutdown), SIGKILL if it has not ended in time."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_for_first_result(
+    spin_once: Callable[[], None],
+    started: Callable[[], bool],
+    processes: Mapping[str, tuple[subprocess.Popen, Path]],
+    timeout_s: float,
+) -> None:
+    """Spin until ``started()``; RuntimeError naming the log when a process exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while not started():
+        spin_once()
+        for name, (process, log) in processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {log}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"no skeletons within {timeout_s:.0f} s; see the logs in {next(iter(processes.values()))[1].parent}"
+            )
 
 
 def counter_deltas(
