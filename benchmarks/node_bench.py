@@ -133,10 +133,8 @@ def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
             lambda: bool(seen.receive_times),
             {"pose3d_node": (node, node_log), "demo_publisher": (publisher, publisher_log)},
             args.startup_timeout,
+            args.settle,
         )
-        settle_end = time.time() + args.settle
-        while time.time() < settle_end:
-            rclpy.spin_once(bench, timeout_sec=0.1)
 
         first = len(seen.receive_times)
         cpu_start, pub_cpu_start, start = node_proc.cpu_times(), publisher_proc.cpu_times(), time.time()

@@ -284,10 +284,8 @@ def measure(args: argparse.Namespace, log_dir: Path, run: int) -> dict[str, Any]
             lambda: bool(seen.received_at),
             {"pose3d_node": (node, node_log), "publisher": (publisher, publisher_log)},
             args.startup_timeout,
+            args.settle,
         )
-        settle_end = time.monotonic() + args.settle
-        while time.monotonic() < settle_end:
-            rclpy.spin_once(client, timeout_sec=0.1)
 
         first = len(seen.received_at)
         psutil.cpu_percent(None)  # starts the machine-wide CPU window

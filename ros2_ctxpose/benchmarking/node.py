@@ -46,8 +46,10 @@ def wait_for_first_result(
     started: Callable[[], bool],
     processes: Mapping[str, tuple[subprocess.Popen, Path]],
     timeout_s: float,
+    settle_s: float = 0.0,
 ) -> None:
-    """Spin until ``started()``; RuntimeError naming the log when a process exits or time runs out."""
+    """Spin until ``started()``, then ``settle_s`` more seconds (warm-up left out of the window);
+    RuntimeError naming the log when a process exits or time runs out."""
     deadline = time.monotonic() + timeout_s
     while not started():
         spin_once()
@@ -58,6 +60,9 @@ def wait_for_first_result(
             raise RuntimeError(
                 f"no skeletons within {timeout_s:.0f} s; see the logs in {next(iter(processes.values()))[1].parent}"
             )
+    settle_end = time.monotonic() + settle_s
+    while time.monotonic() < settle_end:
+        spin_once()
 
 
 def counter_deltas(
