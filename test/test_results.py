@@ -48,7 +48,17 @@ def _person(track_id: int = 7, **changes) -> Person3D:
 def test_person_record_fields_and_rounding() -> None:
     person = _person()
     record = person_record(person)
-    assert list(record) == ["id", "score", "bbox_xyxy", "joints_2d_px", "joints_3d_cam_m", "root_cam_m", "root_source"]
+    assert list(record) == [
+        "id",
+        "score",
+        "bbox_xyxy",
+        "joints_2d_px",
+        "joints_3d_cam_m",
+        "root_cam_m",
+        "root_source",
+        "root_cov_m2",
+        "placement_note",
+    ]
     assert record["id"] == 7 and type(record["id"]) is int  # from track_id, numpy ints included
     assert record["score"] == 0.9123 and record["bbox_xyxy"] == [10.12, 20.46, 110.79, 320.0]
     np.testing.assert_allclose(record["joints_2d_px"], person.keypoints_2d, atol=5e-3)

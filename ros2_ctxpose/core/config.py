@@ -99,6 +99,14 @@ class PipelineConfig:
     track_max_age_s: float = setting(
         1.0, "Seconds a person may go undetected and keep their id.", dynamic=True, range=(0.0, 60.0)
     )
+    # --- placement
+    floor_frame: str = setting(
+        "",
+        "Frame whose z axis points up and whose z = 0 is the floor (e.g. base_footprint); when set, "
+        "people are placed with their feet on that floor (the camera's pose comes from TF in the "
+        "node, from --camera-pose in the CLI). Empty = place from the image alone.",
+        dynamic=True,
+    )
     # --- input
     max_image_pixels: int = setting(
         40_000_000,

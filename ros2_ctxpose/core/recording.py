@@ -45,7 +45,14 @@ import numpy as np
 
 from .body_frame import rep155_rotation
 from .overlay import colour_for
-from .results import ROOT_FROM_DEPTH, ROOT_FROM_INTRINSICS, ROOT_SCALE_UNKNOWN, Person3D
+from .results import (
+    ROOT_FROM_DEPTH,
+    ROOT_FROM_FLOOR,
+    ROOT_FROM_INTRINSICS,
+    ROOT_FROM_VIEWS,
+    ROOT_SCALE_UNKNOWN,
+    Person3D,
+)
 from .skeleton import H36M17, H36M17_BONES
 
 POSE_TOPIC: Final[str] = "/human/pose3d"
@@ -62,7 +69,13 @@ IMAGE_TYPE: Final[str] = "sensor_msgs/msg/CompressedImage"
 RECORDED_TYPES: Final[tuple[str, ...]] = (SKELETONS_TYPE, MARKERS_TYPE, TF_TYPE, IMAGE_TYPE)
 
 #: Skeleton3D's ROOT_* constants (msg/Skeleton3D.msg).
-_ROOT_SOURCE: Final[dict[str, int]] = {ROOT_FROM_INTRINSICS: 1, ROOT_FROM_DEPTH: 2, ROOT_SCALE_UNKNOWN: 3}
+_ROOT_SOURCE: Final[dict[str, int]] = {
+    ROOT_FROM_INTRINSICS: 1,
+    ROOT_FROM_DEPTH: 2,
+    ROOT_SCALE_UNKNOWN: 3,
+    ROOT_FROM_FLOOR: 4,
+    ROOT_FROM_VIEWS: 5,
+}
 #: visualization_msgs/Marker constants.
 _SPHERE_LIST, _LINE_LIST, _ADD, _DELETEALL = 7, 5, 0, 3
 JOINT_DIAMETER_M: Final[float] = 0.05
@@ -136,6 +149,8 @@ def skeleton_array(header: dict[str, Any], people: Sequence[Person3D], latency_n
                 "root_position": _point(np.asarray(p.root, dtype=np.float64)),
                 "root_source": _ROOT_SOURCE[p.root_source],
                 "keypoints_2d": [float(v) for v in np.asarray(p.keypoints_2d, dtype=np.float64).ravel()],
+                "root_covariance": [float(v) for v in np.asarray(p.root_cov, dtype=np.float64).ravel()],
+                "placement_note": p.placement_note,
             }
         )
     return {

@@ -20,6 +20,13 @@ import numpy as np
 ROOT_FROM_INTRINSICS = "intrinsics"
 ROOT_FROM_DEPTH = "depth"
 ROOT_SCALE_UNKNOWN = "scale_unknown"
+ROOT_FROM_FLOOR = "floor"
+ROOT_FROM_VIEWS = "views"
+
+
+def unknown_covariance() -> np.ndarray:
+    """A root covariance that says "not known" (all NaN), for results made without one."""
+    return np.full((3, 3), np.nan)
 
 
 @dataclass
@@ -36,7 +43,12 @@ class Person3D:
     joints_uv: np.ndarray  # (17, 2) joints_3d projected into the image (pixels)
     joints_conf: np.ndarray  # (17,) per H36M-17 joint, from the COCO confidences
     root: np.ndarray  # (3,) = joints_3d[0]
-    root_source: str  # ROOT_FROM_INTRINSICS | ROOT_FROM_DEPTH | ROOT_SCALE_UNKNOWN
+    root_source: str  # ROOT_FROM_INTRINSICS | ROOT_FROM_DEPTH | ROOT_SCALE_UNKNOWN | ROOT_FROM_FLOOR | ROOT_FROM_VIEWS
+    #: (3, 3) covariance of ``root``, m^2, camera optical frame; NaN when unknown.
+    root_cov: np.ndarray = field(default_factory=unknown_covariance)
+    #: Why the placement differs from the one asked for (e.g. "feet not visible" with a floor);
+    #: empty when it does not.
+    placement_note: str = ""
 
 
 @dataclass
@@ -67,6 +79,8 @@ def person_record(person: Person3D) -> dict[str, Any]:
         "joints_3d_cam_m": _rounded(person.joints_3d, 4),
         "root_cam_m": _rounded(person.root, 4),
         "root_source": person.root_source,
+        "root_cov_m2": _rounded(person.root_cov, 6),
+        "placement_note": person.placement_note,
     }
 
 

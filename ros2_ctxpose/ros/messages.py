@@ -13,7 +13,14 @@ from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point
 from std_msgs.msg import Header
 
-from ros2_ctxpose.core.results import ROOT_FROM_DEPTH, ROOT_FROM_INTRINSICS, ROOT_SCALE_UNKNOWN, Person3D
+from ros2_ctxpose.core.results import (
+    ROOT_FROM_DEPTH,
+    ROOT_FROM_FLOOR,
+    ROOT_FROM_INTRINSICS,
+    ROOT_FROM_VIEWS,
+    ROOT_SCALE_UNKNOWN,
+    Person3D,
+)
 from ros2_ctxpose.core.skeleton import H36M17
 from ros2_ctxpose.msg import Skeleton3D, Skeleton3DArray
 
@@ -21,6 +28,8 @@ _ROOT_SOURCE = {
     ROOT_FROM_INTRINSICS: Skeleton3D.ROOT_FROM_INTRINSICS,
     ROOT_FROM_DEPTH: Skeleton3D.ROOT_FROM_DEPTH,
     ROOT_SCALE_UNKNOWN: Skeleton3D.ROOT_SCALE_UNKNOWN,
+    ROOT_FROM_FLOOR: Skeleton3D.ROOT_FROM_FLOOR,
+    ROOT_FROM_VIEWS: Skeleton3D.ROOT_FROM_VIEWS,
 }
 
 
@@ -43,6 +52,8 @@ def skeleton_message(person: Person3D) -> Skeleton3D:
         root_position=_point(np.asarray(person.root, dtype=np.float64)),
         root_source=_ROOT_SOURCE[person.root_source],
         keypoints_2d=np.asarray(person.keypoints_2d, dtype=np.float32).ravel(),
+        root_covariance=np.asarray(person.root_cov, dtype=np.float64).ravel(),
+        placement_note=person.placement_note,
     )
 
 
@@ -76,6 +87,8 @@ def people_from_message(msg: Skeleton3DArray) -> list[Person3D]:
                 joints_conf=np.asarray(s.joint_confidence, dtype=np.float64),
                 root=np.array([s.root_position.x, s.root_position.y, s.root_position.z]),
                 root_source=_ROOT_SOURCE_NAME[s.root_source],
+                root_cov=np.asarray(s.root_covariance, dtype=np.float64).reshape(3, 3),
+                placement_note=s.placement_note,
             )
         )
     return people
