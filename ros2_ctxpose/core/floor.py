@@ -7,7 +7,8 @@ is (``floor_from_camera`` from TF: X_floor = R X_cam + t, floor z up, z = 0 the 
 person standing on it has a supporting ankle at a known height above it (``FootPrior``, learned from
 the training mocap by ``training/foot_offsets.py``). That fixes ``s`` along the ray.
 
-The floor's ``s`` is fused with the size prior's ``s = 1`` by inverse variance. The floor's
+The floor's ``s`` is fused with the size prior's ``s = 1`` by their variances (and their
+covariance: both see the same keypoints). The floor's
 variance comes from the foot offset's spread, the lifter's error in the ankle's position (mostly in
 depth) and the keypoint noise, all divided by how far the ankle lies below the camera: it grows at
 grazing angles and with distance. The prior's comes from the spread of body sizes and the 2D noise
@@ -31,7 +32,7 @@ from typing import Final
 import numpy as np
 
 from .camera import CameraModel
-from .placement import across_ray_sd
+from .placement import BODY_SIZE_SD, across_ray_sd, keypoint_scale_sd, person_height_px
 
 #: The learned foot offset (``python -m ros2_ctxpose.training.foot_offsets``).
 FOOT_PRIOR_FILE: Final[Path] = Path(__file__).with_name("floor_prior.json")
@@ -146,6 +147,22 @@ def check_floor_from_camera(floor_from_camera: object, *, tolerance: float = 1e-
     return m
 
 
+def floor_from_extrinsics(R: object, T: object) -> np.ndarray:
+    """``floor_from_camera`` (4x4) from extrinsics in the Human3.6M ``cameras.json`` convention
+    X_cam = R^T (X_world - T), metres, world z up and z = 0 the floor (so X_world = R X_cam + T).
+    ValueError when R is not a 3x3 rotation or T not 3 finite numbers."""
+    try:
+        r = np.asarray(R, dtype=np.float64)
+        t = np.asarray(T, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"R and T must be numbers ({exc})") from None
+    if r.shape != (3, 3) or t.shape != (3,):
+        raise ValueError(f"R must be 3x3 and T 3 numbers, got shapes {r.shape} and {t.shape}")
+    m = np.eye(4)
+    m[:3, :3], m[:3, 3] = r, t
+    return check_floor_from_camera(m)
+
+
 def support_weights(ankle_heights: np.ndarray, margin: float = SUPPORT_MARGIN_M) -> np.ndarray:
     """(..., 2) -> (..., 2) weights (summing to 1) of the ankles within ``margin`` of the lower one:
     the feet that carry the weight. Training and placement both use it, so the learned offset is
@@ -182,33 +199,36 @@ class FloorPlacement:
 def place_on_floor(
     pose_rel: np.ndarray,
     root: np.ndarray,
-    prior_sd: np.ndarray,
     keypoints: np.ndarray,
     camera: CameraModel,
     floor: Floor,
     *,
     min_conf: float,
     prior: FootPrior | None = None,
+    body_size_sd: float = BODY_SIZE_SD,
 ) -> FloorPlacement:
     """Fuse the floor with the size prior for every person.
 
     Args:
         pose_rel: (B, 17, 3) H36M-17 root-relative joints, camera frame, metres.
         root: (B, 3) the roots ``root_from_reprojection`` found (scale 1 = the size prior).
-        prior_sd: (B,) the size prior's relative standard deviation (``placement.size_prior_sd``).
-        keypoints: (B, 17, 3) COCO-17 [u, v, conf] in pixels (ankle visibility).
+        keypoints: (B, 17, 3) COCO-17 [u, v, conf] in pixels (ankle visibility, the person's
+            height in pixels for the noise model).
         camera: the calibrated camera.
         floor: the floor in the camera frame.
         min_conf: ankles below this confidence count as not visible.
         prior: the foot offset (default: the shipped one).
+        body_size_sd: the size prior's spread of body sizes (relative).
     """
     prior = prior or FootPrior.load()
     pose_rel = np.asarray(pose_rel, dtype=np.float64)
     B = len(pose_rel)
     kp = np.asarray(keypoints, dtype=np.float64)
-    prior_sd = np.asarray(prior_sd, dtype=np.float64)
+    conf = np.nan_to_num(kp[..., 2], nan=0.0)
+    keypoint_var = keypoint_scale_sd(person_height_px(kp[..., :2], conf, min_conf)) ** 2
+    prior_var = body_size_sd**2 + keypoint_var
     if B == 0:
-        return FloorPlacement(np.ones(0), prior_sd, np.zeros(0, dtype=bool), [])
+        return FloorPlacement(np.ones(0), np.sqrt(prior_var), np.zeros(0, dtype=bool), [])
 
     joints = pose_rel + np.asarray(root, dtype=np.float64)[:, None, :]
     heights = joints @ floor.up + floor.height  # (B, 17) at the prior's scale
@@ -221,6 +241,7 @@ def place_on_floor(
     w = np.where(supporting & visible, weights, 0.0)
     w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
     ankle = (w[..., None] * ankles).sum(axis=1)  # (B, 3)
+    ankle_below_root = -((w[..., None] * pose_rel[:, list(H36M_ANKLES)]).sum(axis=1) @ floor.up)
 
     below = -(ankle @ floor.up)  # how far the ankle lies below the camera, at the prior's scale
     distance = np.linalg.norm(ankle, axis=1)
@@ -236,17 +257,24 @@ def place_on_floor(
         + ANKLE_DEPTH_SD_M**2 * cos2
         + across_ray_sd(ankle, camera.K[1, 1]) ** 2 * (1.0 - cos2)
     )
-    floor_var = height_var / safe_below**2 * scale_floor**2
-    prior_var = prior_sd**2
-    gap = np.abs(scale_floor - 1.0) / np.sqrt(floor_var + prior_var)
+    # The keypoint noise moves the prior's root along its ray by a relative e; the family's ankle
+    # moves with it only in part (the pose's own ankle-below-root part stays), so the floor's scale
+    # carries c * e of it: the two estimates are correlated through the keypoints.
+    c = ankle_below_root / safe_below
+    floor_var = height_var / safe_below**2 * scale_floor**2 + c**2 * keypoint_var
+    cov = c * keypoint_var
+    diff_var = np.maximum(floor_var + prior_var - 2.0 * cov, 1e-12)  # of scale_floor - 1
+    gap = np.abs(scale_floor - 1.0) / np.sqrt(diff_var)
     code = np.where((code == 0) & (gap > MAX_DISAGREEMENT_SIGMA), 5, code)
 
+    # The best linear unbiased combination of two correlated estimates of the same scale.
     used = code == 0
-    fused_var = 1.0 / (1.0 / floor_var + 1.0 / prior_var)
-    fused = fused_var * (scale_floor / floor_var + 1.0 / prior_var)
+    prior_weight = (floor_var - cov) / diff_var
+    fused = scale_floor + prior_weight * (1.0 - scale_floor)
+    fused_var = np.maximum(floor_var * prior_var - cov**2, 0.0) / diff_var
     return FloorPlacement(
         scale=np.where(used, fused, 1.0),
-        scale_sd=np.where(used, np.sqrt(fused_var), prior_sd),
+        scale_sd=np.sqrt(np.where(used, fused_var, prior_var)),
         used=used,
         notes=["" if c == 0 else _NOTES[c - 1] for c in code],
     )

@@ -303,7 +303,7 @@ class Pose3DPipeline:
         if floor is not None and camera.assumed:
             notes = [NOTE_ASSUMED_INTRINSICS] * B
         elif floor is not None:
-            on_floor = place_on_floor(pose_rel, roots, scale_sd, keypoints, camera, floor, min_conf=threshold)
+            on_floor = place_on_floor(pose_rel, roots, keypoints, camera, floor, min_conf=threshold)
             scale, scale_sd, notes = on_floor.scale, on_floor.scale_sd, on_floor.notes
             sources = [ROOT_FROM_FLOOR if used else s for used, s in zip(on_floor.used, sources)]
         roots = roots * scale[:, None]

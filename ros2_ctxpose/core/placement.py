@@ -267,11 +267,17 @@ def person_height_px(keypoints_px: np.ndarray, conf: np.ndarray, min_conf: float
     return np.where(np.isfinite(extent), np.maximum(extent, 1.0), 1.0)
 
 
-def size_prior_sd(height_px: np.ndarray) -> np.ndarray:
+def keypoint_scale_sd(height_px: np.ndarray) -> np.ndarray:
+    """(B,) relative standard deviation the keypoint noise gives the distance of people
+    ``height_px`` tall in the image (their apparent size is only measured this well)."""
+    height_px = np.asarray(height_px, dtype=np.float64)
+    return keypoint_sd_px(height_px) / height_px
+
+
+def size_prior_sd(height_px: np.ndarray, body_size_sd: float = BODY_SIZE_SD) -> np.ndarray:
     """(B,) relative standard deviation of the distance ``root_from_reprojection`` gives: the
     spread of body sizes and the keypoint noise relative to the person's height in pixels."""
-    height_px = np.asarray(height_px, dtype=np.float64)
-    return np.sqrt(BODY_SIZE_SD**2 + (keypoint_sd_px(height_px) / height_px) ** 2)
+    return np.hypot(body_size_sd, keypoint_scale_sd(height_px))
 
 
 def across_ray_sd(roots: np.ndarray, focal_px: float) -> np.ndarray:
