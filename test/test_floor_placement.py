@@ -290,3 +290,32 @@ def test_shipped_foot_prior_is_plausible() -> None:
     assert 0.03 < prior.offset_m < 0.15 and 0.005 < prior.sd_m < 0.08
     data = json.loads(fl.FOOT_PRIOR_FILE.read_text())
     assert "S11" not in data["subjects"] and data["command"].startswith("python -m ros2_ctxpose.training.foot_offsets")
+
+
+def test_non_finite_keypoints_fall_back_without_crashing(scene: Scene) -> None:
+    _, cam, kp, kp_norm = _standing(scene)
+    kp[:, list(fl.COCO_ANKLES)] = np.nan
+    root = root_from_reprojection(cam - cam[:, :1], kp_norm, np.nan_to_num(kp[..., 2]))
+    placed = place_on_floor(cam - cam[:, :1], root, kp, scene.camera, scene.floor, min_conf=0.3)
+    assert placed.notes == [fl.NOTE_FEET_HIDDEN] and placed.scale[0] == 1.0
+    assert np.isfinite(placed.scale_sd).all()
+
+
+def test_every_note_is_documented() -> None:
+    doc = (fl.FOOT_PRIOR_FILE.parents[2] / "docs" / "OUTPUT_FORMAT.md").read_text()
+    notes = [getattr(fl, name) for name in dir(fl) if name.startswith("NOTE_")]
+    assert len(notes) == 7 and all(note in doc for note in notes)
+
+
+def test_the_shipped_foot_prior_is_what_the_training_mocap_gives(shared_data) -> None:
+    """``python -m ros2_ctxpose.training.foot_offsets`` reproduces the shipped numbers."""
+    from ros2_ctxpose.training.foot_offsets import learn
+
+    shared_data("data/h36m/poses_world17_mm.npz")
+    shipped = json.loads(fl.FOOT_PRIOR_FILE.read_text())
+    learned = learn(stride=shipped["stride"])
+    assert {k: learned[k] for k in ("foot_offset_m", "foot_offset_sd_m", "frames")} == {
+        k: shipped[k] for k in ("foot_offset_m", "foot_offset_sd_m", "frames")
+    }
+    with pytest.raises(ValueError, match="S11"):
+        learn(subjects=("S1", "S11"))
