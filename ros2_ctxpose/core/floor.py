@@ -8,10 +8,9 @@ person standing on it has a supporting ankle at a known height above it (``FootP
 the training mocap by ``training/foot_offsets.py``). That fixes ``s`` along the ray.
 
 The floor's ``s`` is fused with the size prior's ``s = 1`` by their variances (and their
-covariance: both see the same keypoints). The floor's
-variance comes from the foot offset's spread, the lifter's error in the ankle's position (mostly in
-depth) and the keypoint noise, all divided by how far the ankle lies below the camera: it grows at
-grazing angles and with distance. The prior's comes from the spread of body sizes and the 2D noise
+covariance: both see the same keypoints). The floor's variance comes from the foot offset's
+spread, the lifter's error in the ankle's position (mostly in depth) and the keypoint noise, all
+divided by how far the ankle lies below the camera: it grows at grazing angles and with distance. The prior's comes from the spread of body sizes and the 2D noise
 relative to the person's height in pixels. People who are probably not standing on their feet on
 this floor keep the prior's placement, with the reason in ``notes``: ankles not visible or at the
 image border, ankles not the lowest joints (kneeling, sitting, lying), no upright extent, a ray
@@ -277,7 +276,7 @@ def place_on_floor(
     code = np.where((code == 0) & ~reaches, 4, code)
 
     safe_below = np.where(reaches, below, 1.0)
-    scale_floor = drop / safe_below
+    scale_floor = np.where(reaches, drop / safe_below, 1.0)
     cos2 = (ankle @ floor.up / np.maximum(distance, 1e-9)) ** 2  # the ray's alignment with "up"
     height_var = (  # of the ankle's height at the prior's scale: offset spread, depth and image-plane errors
         prior.sd_m**2 * scale_floor**-2
@@ -294,11 +293,12 @@ def place_on_floor(
     gap = np.abs(scale_floor - 1.0) / np.sqrt(diff_var)
     code = np.where((code == 0) & (gap > MAX_DISAGREEMENT_SIGMA), 5, code)
 
-    # The best linear unbiased combination of two correlated estimates of the same scale.
+    # The best linear unbiased combination of two correlated estimates of the same scale, kept
+    # between the two (a weight outside [0, 1] would trust the noise model beyond its precision).
     used = code == 0
-    prior_weight = (floor_var - cov) / diff_var
-    fused = scale_floor + prior_weight * (1.0 - scale_floor)
-    fused_var = np.maximum(floor_var * prior_var - cov**2, 0.0) / diff_var
+    a = np.clip((floor_var - cov) / diff_var, 0.0, 1.0)  # the prior's weight
+    fused = scale_floor + a * (1.0 - scale_floor)
+    fused_var = (1.0 - a) ** 2 * floor_var + a**2 * prior_var + 2.0 * a * (1.0 - a) * cov
     return FloorPlacement(
         scale=np.where(used, fused, 1.0),
         scale_sd=np.sqrt(np.where(used, fused_var, prior_var)),
