@@ -657,6 +657,8 @@ class Pose3DNode(LifecycleNode):
                 # Let the next frames in a little before this one is expected to be done.
                 due = started + self._rate.wait_s(started, self.ros.max_input_rate_hz)
                 gate.open_at(max(started + cycle_s - self._window_s(cycle_s), due))
+            if self.ros.processing_delay_s > 0.0 and frames.wait_closed(self.ros.processing_delay_s):
+                break  # deactivated while holding the frame
             try:
                 self._process(msg, arrived)
             except image_codec.ImageDecodeError as exc:
