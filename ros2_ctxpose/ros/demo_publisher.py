@@ -185,7 +185,7 @@ class DemoPublisher(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run ros2_ctxpose demo_publisher``."""
-    from ros2_ctxpose.ros.node import ignore_signals_while_exiting, quiet_repeated_signals
+    from ros2_ctxpose.ros.signals import ignore_signals_while_exiting, quiet_repeated_signals
 
     quiet_repeated_signals()  # Ctrl-C under ros2 launch arrives twice: one clean exit, no traceback
     rclpy.init(args=args)
