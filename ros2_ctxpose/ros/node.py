@@ -556,7 +556,7 @@ def main(args: list[str] | None = None) -> int:
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         stage = "stopped"
-        executor.spin()
+        executor.spin_until_future_complete(node.finished)  # until the shutdown transition, or a signal
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as exc:  # noqa: BLE001 - bad parameters or a broken install: say so, no traceback wall
