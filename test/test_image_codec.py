@@ -346,3 +346,11 @@ def test_bytes_that_are_no_complete_image_give_no_view() -> None:
     big_endian = bytearray(raw)
     big_endian[1] = 0x00  # the same bytes declared big-endian: lengths become absurd, nothing read past the end
     assert image_codec.image_from_cdr(bytes(big_endian)) is None
+
+
+@pytest.mark.parametrize("encoding", ["uyvy", "yuv422", "yuyv", "yuv422_yuy2"])
+def test_odd_width_packed_yuv_is_a_decode_error(encoding: str) -> None:
+    """Two pixels share their chroma: an odd width is a malformed message, not a crash in OpenCV."""
+    msg = Image(height=4, width=5, encoding=encoding, step=10, data=bytes(40))
+    with pytest.raises(ImageDecodeError, match="even"):
+        decode_image(msg)

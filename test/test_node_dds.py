@@ -890,3 +890,28 @@ def test_rate_limited_input_is_reported_not_silent(client: Client, played: Playe
         assert set_parameter(client, "max_input_rate_hz", 0.0).successful
     assert "rate-limited" in status.message and status.level == DiagnosticStatus.OK, status.message
     assert float({kv.key: kv.value for kv in status.values}["last_image_age_s"]) < 5.0
+
+
+def test_image_is_subscribed_reliable_and_falls_back_for_a_best_effort_camera(
+    client: Client, footage: list[np.ndarray], node_process
+) -> None:
+    """Reliable by default (a best-effort reader of large samples from two publishers grows without
+    limit under Fast DDS's shared memory: docs/NODE.md "Image QoS"); a best-effort camera still
+    gets results, the subscription switching to best effort for it."""
+    topic = f"{NAMESPACE}/camera/image_raw"
+
+    def reliabilities() -> set:
+        return {i.qos_profile.reliability for i in client.node.get_subscriptions_info_by_topic(topic)}
+
+    assert reliabilities() == {ReliabilityPolicy.RELIABLE}, reliabilities()
+    best_effort = QoSProfile(depth=2, reliability=ReliabilityPolicy.BEST_EFFORT)
+    camera = client.node.create_publisher(Image, "camera/image_raw", best_effort)
+    reliable_camera = client.image_pub
+    try:
+        wait_until(lambda: reliabilities() == {ReliabilityPolicy.BEST_EFFORT}, 30.0, "no fall-back to best effort")
+        client.image_pub = camera
+        assert client.result(bgr8_message(footage[0], Header())).skeletons, "no result for a best-effort camera"
+    finally:
+        client.image_pub = reliable_camera
+        client.node.destroy_publisher(camera)
+    assert node_process[0].poll() is None, node_log(node_process)

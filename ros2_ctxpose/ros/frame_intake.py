@@ -93,7 +93,6 @@ class FrameGate(CallbackGroup):
         self._wake = wake
         #: When the gate last opened (monotonic): frames put into the slot before it are stale.
         self.opened_at = 0.0
-        self.frames: Any | None = None  # the frame subscription, once created
         self._keeper = threading.Thread(target=self._keep, name="pose3d_gate", daemon=True)
         self._keeper.start()
 

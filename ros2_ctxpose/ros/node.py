@@ -34,9 +34,10 @@ never waits on the executor.
 Topics are fixed relative names (``image`` or ``<image>/compressed``, ``camera_info``, ``depth``
 in; ``human/pose3d`` and under it out), remapped at start-up as image_pipeline's nodes are. QoS:
 every publisher and subscription accepts the standard ``qos_overrides`` parameters
-(``QoSOverridingOptions``); the camera inputs default to sensor-data QoS (best effort, which also
-matches reliable cameras), and the image keeps only the newest sample whatever the overrides
-(only its reliability can be overridden). Messages the middleware reports lost (``message_lost``
+(``QoSOverridingOptions``); CameraInfo and depth default to sensor-data QoS, the image to reliable
+keep-last 1 with a fall-back to best effort for best-effort cameras (``ros/image_input.py`` says
+why), and it keeps only the newest sample whatever the overrides (only its reliability can be
+overridden). Messages the middleware reports lost (``message_lost``
 events) are counted in the diagnostics.
 """
 
@@ -45,96 +46,51 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.duration import Duration
-from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.logging import get_logger
 from rclpy.parameter import Parameter
 from rclpy.qos import (
-    DurabilityPolicy,
-    HistoryPolicy,
-    QoSPolicyKind,
-    QoSProfile,
-    ReliabilityPolicy,
     qos_profile_sensor_data,
 )
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from rclpy.serialization import deserialize_message
 from rclpy.task import Future
 from rclpy.time import Time as RosTime
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_msgs.msg import Header
 
-from ros2_ctxpose.core.camera import CameraModel
 from ros2_ctxpose.core.config import PipelineConfig
 from ros2_ctxpose.core.results import Person3D
 from ros2_ctxpose.ros import image_codec, parameters
-from ros2_ctxpose.ros.camera_info import CameraInfoConverter
 from ros2_ctxpose.ros.diagnostics import FrameStats, diagnostic_array
-from ros2_ctxpose.ros.frame_intake import DepthBuffer, cdr_stamp_ns
+from ros2_ctxpose.ros.frame_in import CAMERA_INFO, DEPTH, WARN_PERIOD_S, FrameIn, FrameInput, is_zero
 from ros2_ctxpose.ros.frame_worker import FrameWorker
-from ros2_ctxpose.ros.parameters import RosSettings
+from ros2_ctxpose.ros.image_input import ImageInput
 from ros2_ctxpose.ros.result_out import ResultOutputs
 from ros2_ctxpose.ros.signals import ignore_signals_while_exiting, quiet_repeated_signals
 from ros2_ctxpose.ros.tf_frames import tf_sender
-from ros2_ctxpose.ros.tf_lookup import TransformError, TransformLookup
 
-#: Seconds between repeats of the same warning (bad messages, missing CameraInfo or depth).
-WARN_PERIOD_S = 10.0
-#: Frame used when neither the image header nor the frame_id parameter names one.
-DEFAULT_FRAME = "camera_optical_frame"
 #: How long deactivation waits for the frame in progress to finish.
 WORKER_JOIN_S = 10.0
 
 #: Topic names, relative so that a namespace and remappings apply (as image_pipeline's nodes do).
 #: As image_transport does, the compressed image is "<image>/compressed" after ``image`` is
 #: remapped, and the markers and overlay follow ``human/pose3d`` wherever it is remapped to.
-IMAGE, CAMERA_INFO, DEPTH = "image", "camera_info", "depth"
+IMAGE = "image"
 OUTPUT = "human/pose3d"
 
-#: The camera image: sensor-data QoS, but only the newest sample is kept by the middleware, since
-#: only the newest is ever processed (see FrameGate); its reliability may be overridden.
-IMAGE_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=1,
-    reliability=ReliabilityPolicy.BEST_EFFORT,
-    durability=DurabilityPolicy.VOLATILE,
-)
-IMAGE_QOS_OVERRIDES = QoSOverridingOptions([QoSPolicyKind.RELIABILITY])
 #: CameraInfo and depth: sensor-data QoS (best effort, keep last 5).
 SENSOR_QOS = qos_profile_sensor_data
 
 
 def _qos_options() -> QoSOverridingOptions:
     return QoSOverridingOptions.with_default_policies()
-
-
-def _is_zero(stamp: Time) -> bool:
-    return stamp.sec == 0 and stamp.nanosec == 0
-
-
-@dataclass(frozen=True)
-class FrameInput:
-    """What "frame in" makes of one image message: the pipeline's input and the output header.
-    (A camera pose from TF for the floor is one more field here, looked up at the image stamp.)"""
-
-    header: Header
-    image: np.ndarray
-    camera: CameraModel
-    depth: np.ndarray | None
-    depth_scale: float
-    stamp_s: float
-    floor_from_camera: np.ndarray | None
-    floor_note: str
 
 
 class Pose3DNode(LifecycleNode):
@@ -145,16 +101,13 @@ class Pose3DNode(LifecycleNode):
         # State first, so that every transition and shutdown works whatever failed before.
         self.pipeline = None
         self._worker: FrameWorker | None = None
+        self._image_input: ImageInput | None = None
         # Not rclpy's own ``_subscriptions`` (which also holds /clock for use_sim_time and TF).
         self._camera_subscriptions: list[Any] = []
-        self._tf: TransformLookup | None = None
         self._outputs: ResultOutputs | None = None
         self._recorder = None
         self._image_type: type = Image
-        self._depths = DepthBuffer()
-        self._camera_info: CameraInfo | None = None
-        self._camera_infos = CameraInfoConverter()
-        self._camera_note = "none yet"
+        self._frame_in = FrameIn(self)
         self._state = "unconfigured"
         self.device = "not loaded"
         self.stats = FrameStats()
@@ -184,7 +137,7 @@ class Pose3DNode(LifecycleNode):
             self.get_logger().error(f"configure failed: cannot load the pipeline: {type(exc).__name__}: {exc}")
             return TransitionCallbackReturn.FAILURE
         if config.floor_frame:
-            self._listen_to_tf()
+            self._frame_in.listen_to_tf()
         detector = self.pipeline.detector
         self.device = f"{detector.device} ({detector.backend} {detector.precision})"
         if self.ros.record_mcap:
@@ -265,40 +218,31 @@ class Pose3DNode(LifecycleNode):
         return f"{image}/compressed" if self.ros.image_transport == "compressed" else image
 
     def _subscribe(self) -> None:
-        lost = SubscriptionEventCallbacks(message_lost=self._on_message_lost)
         options = dict(qos_overriding_options=_qos_options())
-        image_topic = self._image_topic()
         image_type = self._image_type = CompressedImage if self.ros.image_transport == "compressed" else Image
         worker = self._worker = FrameWorker(
             image_type, self.stats, lambda: self.ros, self._process_safely, self._wake_for_frames, self.context.ok
         )
-        image = dict(raw=True, callback_group=worker.gate, qos_overriding_options=IMAGE_QOS_OVERRIDES)
-        try:
-            frames = self.create_subscription(
-                image_type, image_topic, worker.on_image, IMAGE_QOS, event_callbacks=lost, **image
-            )
-            self.stats.lost_supported()
-        except UnsupportedEventTypeError:
-            self.get_logger().info("this RMW does not report lost messages: messages_lost stays n/a", once=True)
-            frames = self.create_subscription(image_type, image_topic, worker.on_image, IMAGE_QOS, **image)
-        worker.gate.frames = frames
-        self._camera_subscriptions.append(frames)
+        self._image_input = ImageInput(self, image_type, self._image_topic(), worker, self.stats)
         self._camera_subscriptions.append(
-            self.create_subscription(CameraInfo, CAMERA_INFO, self._on_camera_info, SENSOR_QOS, **options)
+            self.create_subscription(CameraInfo, CAMERA_INFO, self._frame_in.on_camera_info, SENSOR_QOS, **options)
         )
         if self.ros.use_depth:
             self._camera_subscriptions.append(
-                self.create_subscription(Image, DEPTH, self._on_depth, SENSOR_QOS, raw=True, **options)
+                self.create_subscription(Image, DEPTH, self._frame_in.on_depth, SENSOR_QOS, raw=True, **options)
             )
 
     def _stop_processing(self) -> None:
+        image_input, self._image_input = self._image_input, None
+        if image_input is not None:
+            image_input.destroy()
         for sub in self._camera_subscriptions:
             self.destroy_subscription(sub)
         self._camera_subscriptions = []
         worker, self._worker = self._worker, None
         if worker is not None and not worker.stop(timeout=WORKER_JOIN_S):
             self.get_logger().warning(f"the frame in progress did not finish within {WORKER_JOIN_S:g} s")
-        self._depths.clear()
+        self._frame_in.depths.clear()
 
     def _release_models(self) -> None:
         outputs, self._outputs = self._outputs, None
@@ -310,9 +254,6 @@ class Pose3DNode(LifecycleNode):
                 recorder.close()
             except Exception as exc:  # noqa: BLE001 - a failing close must not stop the cleanup
                 self.get_logger().error(f"closing {self.ros.record_mcap!r} failed: {type(exc).__name__}: {exc}")
-        tf, self._tf = self._tf, None
-        if tf is not None:
-            tf.destroy()
         if self.pipeline is not None:
             device = str(self.pipeline.device)
             self.pipeline = None
@@ -320,20 +261,9 @@ class Pose3DNode(LifecycleNode):
 
             release_device_memory(device)
         self.device = "not loaded"
-        self._camera_info = None
-        self._camera_infos = CameraInfoConverter()
-        self._camera_note = "none yet"
+        self._frame_in.reset()
 
     # ----------------------------------------------------------------- callbacks (executor thread)
-    def _on_depth(self, raw: bytes) -> None:
-        self._depths.add(cdr_stamp_ns(raw) or 0, raw)  # deserialized and decoded only if paired
-
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_info = msg
-
-    def _on_message_lost(self, info: Any) -> None:
-        self.stats.lost(int(info.total_count_change))
-
     def _on_parameters_set(self, params: list[Parameter]) -> None:
         """Apply accepted changes: pipeline settings through ``update``, the node's own per frame."""
         pipeline_changes, ros_changes = parameters.changes(params)
@@ -343,7 +273,7 @@ class Pose3DNode(LifecycleNode):
         if ros_changes:
             self.ros = dataclasses.replace(self.ros, **ros_changes)
         if pipeline is not None and pipeline.config.floor_frame:
-            self._listen_to_tf()  # before the next frame needs it, so that it has arrived by then
+            self._frame_in.listen_to_tf()  # before the next frame needs it, so that it has arrived by then
 
     def _refuse_raised_limits(self, params: list[Parameter]) -> SetParametersResult:
         """on-set callback: ``max_image_pixels`` may be lowered at run time, and raised again up to
@@ -362,7 +292,9 @@ class Pose3DNode(LifecycleNode):
         window = self.stats.take_window()
         stamp = self.get_clock().now().to_msg()
         name = f"{self.get_fully_qualified_name()}: pose3d"
-        self._diag_pub.publish(diagnostic_array(stamp, name, window, self.device, self._camera_note, self._state))
+        self._diag_pub.publish(
+            diagnostic_array(stamp, name, window, self.device, self._frame_in.camera_note, self._state)
+        )
 
     # ----------------------------------------------------------------------- worker thread
     def _wake_for_frames(self) -> None:
@@ -389,17 +321,11 @@ class Pose3DNode(LifecycleNode):
             )
         return True
 
-    def _deserialize(self, raw: bytes, msg_type: type) -> Any:
-        try:
-            return deserialize_message(raw, msg_type)
-        except Exception as exc:  # noqa: BLE001 - a truncated or foreign sample
-            raise image_codec.ImageDecodeError(f"cannot deserialize a {msg_type.__name__}: {exc}") from exc
-
     def _process(self, msg: Any, arrived: float) -> None:
         pipeline = self.pipeline
         if pipeline is None:
             return
-        frame = self._frame_in(msg, arrived, pipeline.config)
+        frame = self._frame_in(msg, arrived, pipeline.config, self.ros, self._image_type)
         result = pipeline(
             frame.image,
             frame.camera,
@@ -417,38 +343,8 @@ class Pose3DNode(LifecycleNode):
             latency.nanoseconds * 1e-9, result.timings_ms.get("total", float("nan")), len(result.people)
         )
 
-    def _frame_in(self, msg: Any, arrived: float, config: PipelineConfig) -> FrameInput:
-        """ "Frame in": a taken message -> the pipeline's input (image, camera, depth, floor pose).
-        ImageDecodeError for a message that is not a usable image."""
-        s = self.ros
-        if isinstance(msg, bytes):  # the callback could not deserialize it: say why
-            msg = self._deserialize(msg, self._image_type)
-        stamp = msg.header.stamp
-        if stamp.sec < 0:
-            raise image_codec.ImageDecodeError(f"negative header stamp ({stamp.sec} s)")
-        if isinstance(msg, CompressedImage):
-            image = image_codec.decode_compressed(msg, max_pixels=config.max_image_pixels)
-        else:
-            image = image_codec.decode_image(msg, max_pixels=config.max_image_pixels)
-        height, width = image.shape[:2]
-        header = Header(stamp=stamp, frame_id=s.frame_id or msg.header.frame_id or DEFAULT_FRAME)
-        if not (s.frame_id or msg.header.frame_id):
-            self.get_logger().warning(f"images carry no frame_id; using {DEFAULT_FRAME!r} (set frame_id)", once=True)
-        depth, depth_scale = self._paired_depth(stamp, s, config) if s.use_depth else (None, 1.0)
-        floor_from_camera, floor_note = self._floor_pose(config.floor_frame, header.frame_id, stamp)
-        return FrameInput(
-            header=header,
-            image=image,
-            camera=self._camera(width, height, s),
-            depth=depth,
-            depth_scale=depth_scale,
-            stamp_s=arrived if _is_zero(stamp) else RosTime.from_msg(stamp).nanoseconds * 1e-9,
-            floor_from_camera=floor_from_camera,
-            floor_note=floor_note,
-        )
-
     def _result_out(self, frame: FrameInput, people: list[Person3D], latency: Duration, config: PipelineConfig) -> None:
-        """ "Result out": publish one frame's people (and record them with ``record_mcap``)."""
+        """Result out: publish one frame's people (and record them with ``record_mcap``)."""
         s, outputs, header = self.ros, self._outputs, frame.header
         if outputs is not None:
             outputs.publish(header, people, latency, frame.image, s, config.keypoint_threshold, self._send_tf)
@@ -464,73 +360,12 @@ class Pose3DNode(LifecycleNode):
                     throttle_duration_sec=WARN_PERIOD_S,
                 )
 
-    def _floor_pose(self, floor: str, camera_frame: str, stamp: Time) -> tuple[np.ndarray | None, str]:
-        """``floor_from_camera`` from TF at the image's stamp when ``floor_frame`` is set, else
-        None; when the lookup fails, None and the note every person then carries (and a throttled
-        warning): people are placed from the image alone, the node keeps running."""
-        if not floor:
-            return None, ""
-        try:
-            return self._listen_to_tf().lookup(floor, camera_frame, stamp, self.ros.tf_timeout_s), ""
-        except TransformError as exc:
-            self.get_logger().warning(
-                f"no transform from {camera_frame!r} to floor_frame {floor!r} at the image stamp ({exc}): "
-                "placing people from the image alone",
-                throttle_duration_sec=WARN_PERIOD_S,
-            )
-            return None, f"floor not used: no transform from {camera_frame} to {floor} at the image stamp"
-
-    def _listen_to_tf(self) -> TransformLookup:
-        """The TF listener, started when floor_frame is first set (configure or a parameter change)."""
-        if self._tf is None:
-            self._tf = TransformLookup(self)
-        return self._tf
-
     def _latency(self, stamp: Time, arrived: float) -> Duration:
         """Now minus the image stamp; from the arrival time when the camera leaves stamps at zero."""
-        if _is_zero(stamp):
+        if is_zero(stamp):
             self.get_logger().warning("images have zero stamps: latency is measured from their arrival", once=True)
             return Duration(seconds=time.monotonic() - arrived)
         return self.get_clock().now() - RosTime.from_msg(stamp, clock_type=self.get_clock().clock_type)
-
-    def _camera(self, width: int, height: int, s: RosSettings) -> CameraModel:
-        """The CameraInfo's camera (converted once per calibration; what was padded, scaled or
-        refused is logged once), or one with the assumed FOV."""
-        info = self._camera_info
-        if info is not None:
-            model, news = self._camera_infos.convert(info, width, height)
-            for message in news:
-                self.get_logger().warning(message)
-            if model is not None:
-                self._camera_note = "camera_info"
-                return model
-            self._camera_note = f"CameraInfo unusable: assumed {s.assumed_hfov_deg:g} deg HFOV"
-        else:
-            self.get_logger().warning(
-                f"no CameraInfo received on {self.resolve_topic_name(CAMERA_INFO)}: assuming a "
-                f"{s.assumed_hfov_deg:g} deg horizontal field of view; directions are plausible but distances are "
-                "not metric",
-                throttle_duration_sec=WARN_PERIOD_S,
-            )
-            self._camera_note = f"assumed {s.assumed_hfov_deg:g} deg HFOV"
-        return CameraModel.from_fov(width, height, s.assumed_hfov_deg)
-
-    def _paired_depth(self, stamp: Time, s: RosSettings, config: PipelineConfig) -> tuple[np.ndarray | None, float]:
-        """The depth image nearest in time to ``stamp`` (within depth_max_offset_s), decoded."""
-        raw = self._depths.nearest(RosTime.from_msg(stamp).nanoseconds, s.depth_max_offset_s, s.depth_wait_s)
-        if raw is None:
-            self.get_logger().warning(
-                f"no depth image within {s.depth_max_offset_s:g} s of the colour image arrived on "
-                f"{self.resolve_topic_name(DEPTH)} within {s.depth_wait_s:g} s: placing people by "
-                "reprojection",
-                throttle_duration_sec=WARN_PERIOD_S,
-            )
-            return None, 1.0
-        try:
-            return image_codec.decode_depth(self._deserialize(raw, Image), max_pixels=config.max_image_pixels)
-        except image_codec.ImageDecodeError as exc:
-            self.get_logger().warning(f"skipping depth image: {exc}", throttle_duration_sec=WARN_PERIOD_S)
-            return None, 1.0
 
     def destroy_node(self) -> None:
         self.release()
