@@ -144,7 +144,7 @@ def recorded_poses(path: Path) -> int:
     """Skeleton messages in an MCAP file the node recorded (read back with the mcap reader)."""
     from mcap.reader import make_reader
 
-    from ros2_ctxpose.core.recording import POSE_TOPIC
+    from ros2_ctxpose.output.recording import POSE_TOPIC
 
     with path.open("rb") as f:
         return sum(1 for _ in make_reader(f).iter_messages(topics=[POSE_TOPIC]))
