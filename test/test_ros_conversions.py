@@ -100,6 +100,19 @@ def test_skeleton_array_carries_everything() -> None:
     assert msg.processing_latency.nanosec == 250_000_000
 
 
+def test_root_source_codes_are_the_message_constants() -> None:
+    """The ROS-free content's codes (output.content) are Skeleton3D.msg's ROOT_* constants."""
+    from ros2_ctxpose.output.content import ROOT_SOURCE_CODES
+
+    assert ROOT_SOURCE_CODES == {
+        "intrinsics": Skeleton3D.ROOT_FROM_INTRINSICS,
+        "depth": Skeleton3D.ROOT_FROM_DEPTH,
+        "scale_unknown": Skeleton3D.ROOT_SCALE_UNKNOWN,
+        "floor": Skeleton3D.ROOT_FROM_FLOOR,
+        "views": Skeleton3D.ROOT_FROM_VIEWS,
+    }
+
+
 def test_markers_per_person() -> None:
     msg = skeleton_array(HEADER, [person(track_id=1), person(JOINTS + [1, 0, 0], track_id=2)], Duration())
     markers = marker_array(msg, Duration(sec=0, nanosec=500_000_000)).markers
