@@ -22,12 +22,6 @@ _FLOAT_DTYPES: Final[dict[str, type]] = {"float": np.float32, "double": np.float
 _ELEMENT = re.compile(r"^(?:sequence<)?([\w/]+?)(?:, *\d+)?>?(?:\[\d*\])?$")
 
 
-@cache
-def _message_class(type_name: str) -> type:
-    package, name = type_name.split("/")
-    return getattr(importlib.import_module(f"{package}.msg"), name)
-
-
 def _element(field_type: str) -> str:
     """``sequence<geometry_msgs/Point>``, ``float[4]``, ``geometry_msgs/Point`` -> the element type."""
     match = _ELEMENT.match(re.sub(r"<=\d+", "", field_type))
@@ -36,20 +30,34 @@ def _element(field_type: str) -> str:
     return match.group(1)
 
 
+@cache
+def _fields(msg_type: type) -> dict[str, tuple[type | None, type | None]]:
+    """Per field of a message class: (its message class or None, its float dtype or None);
+    worked out once per class (the node converts every frame)."""
+    plan: dict[str, tuple[type | None, type | None]] = {}
+    for name, field_type in msg_type.get_fields_and_field_types().items():
+        element = _element(field_type)
+        if "/" in element:
+            package, type_name = element.split("/")
+            plan[name] = (getattr(importlib.import_module(f"{package}.msg"), type_name), None)
+        else:
+            plan[name] = (None, _FLOAT_DTYPES.get(element))
+    return plan
+
+
 def to_message(msg_type: type, content: Mapping[str, Any]) -> Any:
     """An instance of ``msg_type`` with the fields of ``content`` (nested dicts and lists of dicts
     for message fields); a KeyError names a field the message does not have."""
-    fields = msg_type.get_fields_and_field_types()
+    fields = _fields(msg_type)
     msg = msg_type()
     for name, value in content.items():
         if name not in fields:
             raise KeyError(f"{msg_type.__name__} has no field {name!r}")
-        element = _element(fields[name])
-        if "/" in element:
-            nested = _message_class(element)
+        nested, dtype = fields[name]
+        if nested is not None:
             value = to_message(nested, value) if isinstance(value, Mapping) else [to_message(nested, v) for v in value]
-        elif element in _FLOAT_DTYPES and isinstance(value, list):
-            value = np.asarray(value, dtype=_FLOAT_DTYPES[element])
+        elif dtype is not None and isinstance(value, list):
+            value = np.asarray(value, dtype=dtype)
         setattr(msg, name, value)
     return msg
 
