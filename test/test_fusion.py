@@ -1,0 +1,199 @@
+"""Multi-camera association and fusion (core/fusion.py): exact views, noisy views, missing views,
+two people crossing, ids across instants, the camera-pose convention."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ros2_ctxpose.core.fusion import (
+    FusedIdentities,
+    View,
+    ViewPerson,
+    fuse_instant,
+    fuse_views,
+    ray_covariance,
+)
+from ros2_ctxpose.core.results import ROOT_FROM_VIEWS, Person3D
+
+#: Four cameras 5 m around the origin at 1.5 m height, as in a room-scale rig.
+ORIGINS = np.array([[5.0, 0.0, 1.5], [0.0, 5.0, 1.5], [-5.0, 0.0, 1.5], [0.0, -5.0, 1.5]])
+
+
+def body(centre: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A 17-joint body-sized point set standing at ``centre`` (pelvis first)."""
+    joints = centre + rng.uniform([-0.25, -0.15, -0.9], [0.25, 0.15, 0.8], size=(17, 3))
+    joints[0] = centre
+    return joints
+
+
+def seen(
+    truth: np.ndarray, origin: np.ndarray, rng: np.random.Generator | None, track_id: int = 1, scale: float = 1.0
+) -> ViewPerson:
+    """One camera's estimate of ``truth``: one placement error along that camera's ray (it moves
+    the whole body, as a monocular root does) plus small per-joint errors; exact without ``rng``."""
+    joints = truth.copy()
+    if rng is not None:
+        root_error = rng.multivariate_normal(np.zeros(3), scale**2 * ray_covariance(origin, truth[0]))
+        joints = joints + root_error + rng.normal(0.0, 0.01 * scale, size=truth.shape)
+    return ViewPerson(joints=joints, conf=np.ones(17), score=0.9, root_cov=np.full((3, 3), np.nan), track_id=track_id)
+
+
+def views_of(truths: list[np.ndarray], rng: np.random.Generator | None, cameras=range(4)) -> list[View]:
+    return [
+        View(origin=ORIGINS[c], people=[seen(t, ORIGINS[c], rng, track_id=k + 1) for k, t in enumerate(truths)])
+        for c in cameras
+    ]
+
+
+def mpjpe(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b, axis=-1).mean())
+
+
+def test_ray_covariance_is_long_along_the_ray() -> None:
+    cov = ray_covariance(np.zeros(3), np.array([0.0, 0.0, 4.0]))
+    assert np.allclose(cov, np.diag([(0.015 * 4) ** 2, (0.015 * 4) ** 2, (0.08 * 4) ** 2]))
+
+
+@pytest.mark.parametrize("method", ["ray", "average"])
+def test_exact_views_give_the_exact_answer(method: str) -> None:
+    rng = np.random.default_rng(0)
+    truths = [body(np.array([x, 0.0, 1.0]), rng) for x in (-1.5, 0.0, 1.5)]
+    fused = fuse_views(views_of(truths, None), method=method)
+    assert len(fused) == 3
+    for person in fused:
+        k = {member[1] for member in person.members}
+        assert len(k) == 1 and len(person.members) == 4, person.members
+        np.testing.assert_allclose(person.joints, truths[k.pop()], atol=1e-9)
+
+
+def test_noisy_views_fused_along_rays_beat_the_average() -> None:
+    rng = np.random.default_rng(1)
+    ray_errors, average_errors, single_errors = [], [], []
+    for _ in range(200):
+        truth = body(rng.uniform(-1.0, 1.0, 3) * [1, 1, 0] + [0, 0, 1.0], rng)
+        views = views_of([truth], rng)
+        ray = fuse_views(views, method="ray")
+        average = fuse_views(views, method="average")
+        assert len(ray) == 1 and len(average) == 1
+        ray_errors.append(mpjpe(ray[0].joints, truth))
+        average_errors.append(mpjpe(average[0].joints, truth))
+        single_errors.append(mpjpe(views[0].people[0].joints, truth))
+    assert np.mean(ray_errors) < 0.7 * np.mean(average_errors) < np.mean(single_errors)
+
+
+def test_a_missing_view_leaves_fewer_views_and_nobody_is_lost() -> None:
+    rng = np.random.default_rng(2)
+    truths = [body(np.array([x, 0.5, 1.0]), rng) for x in (-1.0, 1.0)]
+    views = views_of(truths, rng)
+    views[2] = View(origin=ORIGINS[2], people=[])
+    fused = fuse_views(views)
+    assert len(fused) == 2
+    assert sorted(len(p.members) for p in fused) == [3, 3]
+    assert all(2 not in {v for v, _ in p.members} for p in fused)
+
+
+def test_a_person_one_camera_sees_passes_through_unchanged() -> None:
+    rng = np.random.default_rng(3)
+    views = views_of([body(np.array([0.0, 0.0, 1.0]), rng)], rng)
+    alone = body(np.array([3.5, 3.5, 1.0]), rng)
+    views[1] = View(origin=ORIGINS[1], people=[*views[1].people, seen(alone, ORIGINS[1], None, track_id=9)])
+    fused = fuse_views(views)
+    assert len(fused) == 2
+    single = [p for p in fused if len(p.members) == 1]
+    assert len(single) == 1 and single[0].members == [(1, 1)]
+    np.testing.assert_allclose(single[0].joints, alone, atol=1e-9)
+
+
+def test_two_people_crossing_stay_apart() -> None:
+    """Two people passing each other 0.5 m apart: from cameras 0 and 2 (on the x axis) one stands
+    behind the other, so their depth (along x) is what differs and what those cameras get wrong;
+    cameras 1 and 3 see them side by side. Every trial must keep each person's views together."""
+    rng = np.random.default_rng(4)
+    for _ in range(100):
+        a = body(np.array([-0.25, 0.0, 1.0]), rng)
+        b = body(np.array([0.25, 0.0, 1.0]), rng)
+        fused = fuse_views(views_of([a, b], rng, cameras=(0, 1, 2, 3)))
+        assert len(fused) == 2
+        for person in fused:
+            assert len({i for _, i in person.members}) == 1, person.members
+            assert len(person.members) == 4
+
+
+def test_the_same_camera_never_fuses_its_own_people() -> None:
+    rng = np.random.default_rng(5)
+    twin = body(np.array([0.0, 0.0, 1.0]), rng)
+    view = View(origin=ORIGINS[0], people=[seen(twin, ORIGINS[0], None), seen(twin + 0.01, ORIGINS[0], None)])
+    assert len(fuse_views([view])) == 2
+
+
+def test_people_with_non_finite_joints_are_skipped() -> None:
+    rng = np.random.default_rng(6)
+    broken = body(np.zeros(3), rng)
+    broken[4] = np.nan
+    fine = body(np.array([2.0, 0.0, 1.0]), rng)
+    view = View(origin=ORIGINS[0], people=[seen(broken, ORIGINS[0], None), seen(fine, ORIGINS[0], None)])
+    fused = fuse_views([view])
+    assert [p.members for p in fused] == [[(0, 1)]]
+
+
+def test_unknown_method_is_refused() -> None:
+    with pytest.raises(ValueError, match="method must be one of"):
+        fuse_views([], method="median")
+
+
+def test_ids_continue_when_a_camera_drops_out() -> None:
+    rng = np.random.default_rng(7)
+    truths = [body(np.array([x, 0.0, 1.0]), rng) for x in (-1.5, 1.5)]
+    ids = FusedIdentities()
+    first_views = views_of(truths, rng)
+    first = fuse_views(first_views)
+    ids.assign(first_views, first)
+    by_person = {p.members[0][1]: p.track_id for p in first}
+    assert sorted(by_person.values()) == [1, 2]
+    later_views = views_of(truths, rng, cameras=(2, 3))  # cameras 0 and 1 are gone: views 0, 1 are 2, 3
+    # View indices are input positions: keep the positions, empty the lost cameras.
+    later_views = [View(origin=ORIGINS[0], people=[]), View(origin=ORIGINS[1], people=[]), *later_views]
+    later = fuse_views(later_views)
+    ids.assign(later_views, later)
+    assert {p.members[0][1]: p.track_id for p in later} == by_person
+    newcomer_views = views_of([*truths, body(np.array([0.0, 3.0, 1.0]), rng)], rng)
+    newcomer = fuse_views(newcomer_views)
+    ids.assign(newcomer_views, newcomer)
+    assert sorted(p.track_id for p in newcomer) == [1, 2, 3]
+
+
+def test_fuse_instant_uses_the_cameras_json_convention() -> None:
+    """Cameras given as X_cam = R^T (X_world - T): camera-frame results of two cameras that saw the
+    same world person exactly come back as that world person, flagged as placed from views."""
+    rng = np.random.default_rng(8)
+    world = body(np.array([0.3, -0.2, 1.0]), rng)
+
+    def rotation(yaw: float) -> np.ndarray:
+        c, s = np.cos(yaw), np.sin(yaw)
+        return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ np.array(
+            [[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]
+        )
+
+    cameras = []
+    for yaw, origin in ((np.pi, ORIGINS[0]), (-np.pi / 2, ORIGINS[1])):
+        R = rotation(yaw)
+        cam = (world - origin) @ R  # rows: R^T (X - T)
+        assert (cam[:, 2] > 0).all(), "the test camera looks at the person"
+        person = Person3D(
+            track_id=1,
+            score=0.8,
+            bbox_xyxy=np.zeros(4),
+            keypoints_2d=np.zeros((17, 3)),
+            joints_3d=cam,
+            joints_uv=np.zeros((17, 2)),
+            joints_conf=np.ones(17),
+            root=cam[0],
+            root_source="intrinsics",
+        )
+        cameras.append(([person], R, origin.reshape(3, 1)))
+    fused = fuse_instant(cameras)
+    assert len(fused) == 1
+    np.testing.assert_allclose(fused[0].joints_3d, world, atol=1e-9)
+    assert fused[0].root_source == ROOT_FROM_VIEWS and fused[0].placement_note == "fused from 2 views"
+    assert np.isfinite(fused[0].root_cov).all()
