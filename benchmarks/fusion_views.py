@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ros2_ctxpose.core.fusion import View, ViewPerson, fuse_views
+from ros2_ctxpose.core.joint_sets import h36m_confidence
 from ros2_ctxpose.core.lifter import load_lifter
 from ros2_ctxpose.core.placement import root_from_reprojection
 from ros2_ctxpose.training.h36m import (
@@ -41,7 +42,7 @@ from ros2_ctxpose.training.synthetic_2d import DetectorNoise, coco_points_3d, de
 @torch.no_grad()
 def placed_views(world: np.ndarray, cameras: list, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Each camera's placed estimate of every pose, in the world frame: (C, N, 17, 3), and the
-    per-joint confidences (C, N, 17) (COCO confidences of the joints H36M shares, else 1)."""
+    per-joint H36M-17 confidences (C, N, 17)."""
     model = load_lifter()
     gen = torch.Generator().manual_seed(seed)
     estimates, confidences = [], []
@@ -52,18 +53,8 @@ def placed_views(world: np.ndarray, cameras: list, seed: int) -> tuple[np.ndarra
         pose_rel = model(kp, conf).double().numpy()
         root = root_from_reprojection(pose_rel, kp.double().numpy(), conf.double().numpy())
         estimates.append((pose_rel + root[:, None]) @ cam.R.T + cam.T)
-        confidences.append(_h36m_confidence(conf.numpy()))
+        confidences.append(h36m_confidence(conf.double().numpy()))
     return np.stack(estimates), np.stack(confidences)
-
-
-def _h36m_confidence(coco_conf: np.ndarray) -> np.ndarray:
-    """H36M-17 confidences from COCO-17's for the joints they share; 1 for the others."""
-    from ros2_ctxpose.core.skeleton import COCO_H36M_SHARED
-
-    out = np.ones(coco_conf.shape[:1] + (17,))
-    for c, h in COCO_H36M_SHARED:
-        out[:, h] = coco_conf[:, c]
-    return out
 
 
 def errors(estimate: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:

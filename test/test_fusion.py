@@ -163,37 +163,78 @@ def test_ids_continue_when_a_camera_drops_out() -> None:
     assert sorted(p.track_id for p in newcomer) == [1, 2, 3]
 
 
+def looking_at_origin(yaw: float) -> np.ndarray:
+    """R (X_world = R X_cam + T) of an optical frame (z forward, y down) turned by ``yaw`` about z."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ np.array(
+        [[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]
+    )
+
+
+#: Two cameras (R, T): on +x looking back along -x, and on +y looking along -y.
+CAMERAS = [(looking_at_origin(np.pi), ORIGINS[0]), (looking_at_origin(-np.pi / 2), ORIGINS[1])]
+
+
+def camera_person(world: np.ndarray, R: np.ndarray, T: np.ndarray, track_id: int = 1) -> Person3D:
+    cam = (world - T) @ R  # rows: R^T (X - T)
+    assert (cam[:, 2] > 0).all(), "the test camera looks at the person"
+    return Person3D(
+        track_id=track_id,
+        score=0.8,
+        bbox_xyxy=np.zeros(4),
+        keypoints_2d=np.ones((17, 3)),
+        joints_3d=cam,
+        joints_uv=np.zeros((17, 2)),
+        joints_conf=np.ones(17),
+        root=cam[0],
+        root_source="intrinsics",
+    )
+
+
 def test_fuse_instant_uses_the_cameras_json_convention() -> None:
     """Cameras given as X_cam = R^T (X_world - T): camera-frame results of two cameras that saw the
     same world person exactly come back as that world person, flagged as placed from views."""
-    rng = np.random.default_rng(8)
-    world = body(np.array([0.3, -0.2, 1.0]), rng)
-
-    def rotation(yaw: float) -> np.ndarray:
-        c, s = np.cos(yaw), np.sin(yaw)
-        return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ np.array(
-            [[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]
-        )
-
-    cameras = []
-    for yaw, origin in ((np.pi, ORIGINS[0]), (-np.pi / 2, ORIGINS[1])):
-        R = rotation(yaw)
-        cam = (world - origin) @ R  # rows: R^T (X - T)
-        assert (cam[:, 2] > 0).all(), "the test camera looks at the person"
-        person = Person3D(
-            track_id=1,
-            score=0.8,
-            bbox_xyxy=np.zeros(4),
-            keypoints_2d=np.zeros((17, 3)),
-            joints_3d=cam,
-            joints_uv=np.zeros((17, 2)),
-            joints_conf=np.ones(17),
-            root=cam[0],
-            root_source="intrinsics",
-        )
-        cameras.append(([person], R, origin.reshape(3, 1)))
-    fused = fuse_instant(cameras)
+    world = body(np.array([0.3, -0.2, 1.0]), np.random.default_rng(8))
+    fused = fuse_instant([([camera_person(world, R, T)], R, T.reshape(3, 1)) for R, T in CAMERAS])
     assert len(fused) == 1
     np.testing.assert_allclose(fused[0].joints_3d, world, atol=1e-9)
     assert fused[0].root_source == ROOT_FROM_VIEWS and fused[0].placement_note == "fused from 2 views"
     assert np.isfinite(fused[0].root_cov).all()
+
+
+def test_ctxpose_fuse_writes_world_frame_people_per_instant(tmp_path, capsys) -> None:
+    """Two cameras' infer output (the second's line 2 an error) fuse into the world person, with
+    one id throughout and the camera count per instant; a bad camera file is exit 2."""
+    import json
+
+    from ros2_ctxpose.cli.main import main
+    from ros2_ctxpose.core.results import FrameResult, frame_record, to_json
+
+    world = body(np.array([0.3, -0.2, 1.0]), np.random.default_rng(9))
+    arguments = []
+    for c, (R, T) in enumerate(CAMERAS):
+        lines = []
+        for k in range(3):
+            person = camera_person(world, R, T, track_id=5 + c)
+            record = frame_record(FrameResult(people=[person]), file=f"cam{c}.mp4#{k:06d}")
+            if c == 1 and k == 1:
+                record = {"file": record["file"], "error": "damaged frame", "people": []}
+            lines.append(to_json(record))
+        (tmp_path / f"cam{c}.jsonl").write_text("\n".join(lines) + "\n")
+        (tmp_path / "cameras.json").write_text(
+            json.dumps({f"cam{i}": {"R": r.tolist(), "T": t.tolist()} for i, (r, t) in enumerate(CAMERAS)})
+        )
+        arguments += ["--view", str(tmp_path / f"cam{c}.jsonl"), f"{tmp_path / 'cameras.json'}#cam{c}"]
+    out = tmp_path / "fused.jsonl"
+    assert main(["fuse", *arguments, "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["views"] for r in rows] == [2, 1, 2]
+    assert rows[1]["files"] == ["cam0.mp4#000001", "cam1.mp4#000001"]
+    for row in rows:
+        assert row["frame"] == "world" and len(row["people"]) == 1
+        person = row["people"][0]
+        np.testing.assert_allclose(person["joints_3d_world_m"], world, atol=1e-3)  # written with 4 decimals
+        assert person["root_source"] == ROOT_FROM_VIEWS and "joints_3d_cam_m" not in person
+    assert len({r["people"][0]["id"] for r in rows}) == 1
+    assert main(["fuse", "--view", str(tmp_path / "cam0.jsonl"), str(tmp_path / "nothing.json")]) == 2
+    assert "not a camera pose" in capsys.readouterr().err

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .results import ROOT_FROM_VIEWS, Person3D
 
@@ -165,6 +164,10 @@ def fuse_views(views: Sequence[View], method: str = "ray", gate: float = DEFAULT
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    # Imported here: scipy.optimize takes about half a second to import, which `ctxpose --help`
+    # (whose parser reads this module's constants) should not pay.
+    from scipy.optimize import linear_sum_assignment
+
     covs: dict[tuple[int, int], np.ndarray] = {}
     for v, view in enumerate(views):
         for i, person in enumerate(view.people):
@@ -263,11 +266,18 @@ def fused_person3d(person: FusedPerson) -> Person3D:
 
 
 def fuse_instant(
-    views: Sequence[tuple[Sequence[Person3D], np.ndarray, np.ndarray]], method: str = "ray", gate: float = DEFAULT_GATE
+    views: Sequence[tuple[Sequence[Person3D], np.ndarray, np.ndarray]],
+    method: str = "ray",
+    gate: float = DEFAULT_GATE,
+    identities: FusedIdentities | None = None,
 ) -> list[Person3D]:
     """What evaluation calls: the ``Person3D`` results of each camera at one instant with that
-    camera's (R, T) (see :func:`view_from_camera`) -> the fused people in the world frame."""
+    camera's (R, T) (see :func:`view_from_camera`) -> the fused people in the world frame.
+
+    Views are matched to the previous instant's by position in ``views`` (keep a camera's place,
+    with no people, when it is absent); pass the same ``identities`` on every instant of a
+    sequence for ids that persist, otherwise ids count from 1 in each instant."""
     built = [view_from_camera(people, R, T, name=str(k)) for k, (people, R, T) in enumerate(views)]
     fused = fuse_views(built, method=method, gate=gate)
-    FusedIdentities().assign(built, fused)
+    (identities or FusedIdentities()).assign(built, fused)
     return [fused_person3d(p) for p in fused]
