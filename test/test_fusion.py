@@ -82,6 +82,24 @@ def test_noisy_views_fused_along_rays_beat_the_average() -> None:
     assert np.mean(ray_errors) < 0.7 * np.mean(average_errors) < np.mean(single_errors)
 
 
+@pytest.mark.parametrize("method", ["ray", "average"])
+def test_fusion_is_the_closed_form_of_its_method(method: str) -> None:
+    """Running sums over views give exactly (sum Sigma^-1)^-1 sum Sigma^-1 x (ray) or the mean."""
+    from ros2_ctxpose.core.fusion import joint_covariances
+
+    rng = np.random.default_rng(11)
+    truth = body(np.array([0.2, 0.1, 1.0]), rng)
+    views = views_of([truth], rng, cameras=(0, 1, 3))
+    (fused,) = fuse_views(views, method=method)
+    x = np.stack([v.people[0].joints for v in views])
+    if method == "average":
+        expected = x.mean(axis=0)
+    else:
+        info = np.linalg.inv(np.stack([joint_covariances(v.people[0], v.origin) for v in views]))
+        expected = np.linalg.solve(info.sum(0), (info @ x[..., None]).sum(0))[..., 0]
+    np.testing.assert_allclose(fused.joints, expected, atol=1e-12)
+
+
 def test_a_missing_view_leaves_fewer_views_and_nobody_is_lost() -> None:
     rng = np.random.default_rng(2)
     truths = [body(np.array([x, 0.5, 1.0]), rng) for x in (-1.0, 1.0)]

@@ -8,7 +8,7 @@ uncertainty, which is long along its ray. Here each view's joint ``j`` gets a co
 ``Sigma_vj`` (the message's root covariance, or :func:`ray_covariance`'s geometric model when
 that is unknown), and the fused joint is the information-form (inverse-covariance weighted)
 combination ``x = (sum_v Sigma_vj^-1)^-1 sum_v Sigma_vj^-1 x_vj``: the best linear unbiased
-estimate for independent Gaussian errors. :func:`fuse_average` (the plain mean) is the baseline
+estimate for independent Gaussian errors. The plain mean (``method="average"``) is the baseline
 it has to beat (benchmarks/fusion_views.py measures both).
 
 Association: views are taken one after another; the people of the next view are matched to the
@@ -118,22 +118,6 @@ def joint_covariances(person: ViewPerson, origin: np.ndarray) -> np.ndarray:
     return cov / conf[:, None, None]
 
 
-def fuse_information(joints: np.ndarray, covariances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Information-form fusion of V estimates per joint: (V, J, 3) and (V, J, 3, 3) -> (J, 3), (J, 3, 3)."""
-    info = np.linalg.inv(covariances)
-    total = info.sum(axis=0)
-    cov = np.linalg.inv(total)
-    mean = (cov @ (info @ joints[..., None]).sum(axis=0))[..., 0]
-    return mean, cov
-
-
-def fuse_average(joints: np.ndarray, covariances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The baseline: the plain mean of the V estimates; the covariance is that of a mean of
-    independent estimates (sum / V^2), so association still has a spread to gate on."""
-    count = joints.shape[0]
-    return joints.mean(axis=0), covariances.sum(axis=0) / count**2
-
-
 def association_cost(joints_a: np.ndarray, cov_a: np.ndarray, joints_b: np.ndarray, cov_b: np.ndarray) -> np.ndarray:
     """Mean squared Mahalanobis distance per joint between A people (A, J, 3) and B people
     (B, J, 3), with covariances (A|B, J, 3, 3) summed: (A, B)."""
@@ -143,24 +127,58 @@ def association_cost(joints_a: np.ndarray, cov_a: np.ndarray, joints_b: np.ndarr
     return d2.mean(axis=-1)
 
 
-def _fuse_members(
-    views: Sequence[View], members: list[tuple[int, int]], covs: dict[tuple[int, int], np.ndarray], method: str
-) -> FusedPerson:
-    people = [views[v].people[i] for v, i in members]
-    joints = np.stack([np.asarray(p.joints, dtype=np.float64) for p in people])
-    cov = np.stack([covs[m] for m in members])
-    fuse = fuse_information if method == "ray" else fuse_average
-    mean, fused_cov = fuse(joints, cov)
-    conf = np.stack([np.asarray(p.conf, dtype=np.float64) for p in people]).max(axis=0)
-    return FusedPerson(mean, fused_cov, conf, max(float(p.score) for p in people), list(members))
+class _Accumulator:
+    """The fused people of the views taken so far, as running sums (information form for "ray",
+    plain sums for "average"), so that adding a view costs one batched inverse, not a re-fusion."""
+
+    def __init__(self, method: str) -> None:
+        self.ray = method == "ray"
+        self.people: list[FusedPerson] = []
+        self._a: list[np.ndarray] = []  # ray: sum of Sigma^-1 (J,3,3); average: sum of Sigma
+        self._b: list[np.ndarray] = []  # ray: sum of Sigma^-1 x (J,3); average: sum of x
+
+    def add(self, targets: list[int | None], joints: np.ndarray, cov: np.ndarray, view: int, people: list) -> None:
+        """Fuse the people ``joints`` (P, J, 3), ``cov`` (P, J, 3, 3) of one view into the groups
+        ``targets`` (None: a new group); ``people`` are (index in the view, ViewPerson)."""
+        info = np.linalg.inv(cov) if self.ray else cov
+        weighted = (info @ joints[..., None])[..., 0] if self.ray else joints
+        touched = []
+        for k, target in enumerate(targets):
+            index, person = people[k]
+            conf = np.asarray(person.conf, dtype=np.float64)
+            if target is None:
+                self._a.append(info[k])
+                self._b.append(weighted[k])
+                self.people.append(FusedPerson(joints[k], cov[k], conf, float(person.score), [(view, index)]))
+                continue
+            self._a[target] = self._a[target] + info[k]
+            self._b[target] = self._b[target] + weighted[k]
+            group = self.people[target]
+            group.members.append((view, index))
+            group.conf = np.maximum(group.conf, conf)
+            group.score = max(group.score, float(person.score))
+            touched.append(target)
+        if not touched:
+            return
+        a, b = np.stack([self._a[t] for t in touched]), np.stack([self._b[t] for t in touched])
+        if self.ray:
+            fused_cov = np.linalg.inv(a)
+            mean = (fused_cov @ b[..., None])[..., 0]
+        else:
+            count = np.array([len(self.people[t].members) for t in touched], dtype=np.float64)
+            mean, fused_cov = b / count[:, None, None], a / count[:, None, None, None] ** 2
+        for t, m, c in zip(touched, mean, fused_cov):
+            self.people[t].joints, self.people[t].joint_cov = m, c
 
 
 def fuse_views(views: Sequence[View], method: str = "ray", gate: float = DEFAULT_GATE) -> list[FusedPerson]:
     """The people of several views of one instant, associated across views and fused.
 
-    ``method``: "ray" (information form with per-view ray covariances) or "average" (the
-    baseline). People of one view are never fused with each other. Views with nobody and people
-    whose joints are not all finite are skipped (their coordinates cannot be weighed).
+    ``method``: "ray" (the information form of the module docstring, with per-view ray
+    covariances) or "average" (the plain mean; its covariance, sum / V^2, that of a mean of
+    independent estimates, so association still has a spread to gate on).
+    People of one view are never fused with each other. People whose joints are not all finite
+    are skipped (their coordinates cannot be weighed).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -168,34 +186,26 @@ def fuse_views(views: Sequence[View], method: str = "ray", gate: float = DEFAULT
     # (whose parser reads this module's constants) should not pay.
     from scipy.optimize import linear_sum_assignment
 
-    covs: dict[tuple[int, int], np.ndarray] = {}
+    fused = _Accumulator(method)
     for v, view in enumerate(views):
-        for i, person in enumerate(view.people):
-            if np.isfinite(np.asarray(person.joints, dtype=np.float64)).all():
-                covs[(v, i)] = joint_covariances(person, view.origin)
-    groups: list[FusedPerson] = []
-    for v, view in enumerate(views):
-        new = [i for i in range(len(view.people)) if (v, i) in covs]
-        if not new:
+        people = [
+            (i, p) for i, p in enumerate(view.people) if np.isfinite(np.asarray(p.joints, dtype=np.float64)).all()
+        ]
+        if not people:
             continue
-        matched: dict[int, int] = {}
-        if groups:
-            joints_b = np.stack([np.asarray(view.people[i].joints, dtype=np.float64) for i in new])
+        joints = np.stack([np.asarray(p.joints, dtype=np.float64) for _, p in people])
+        cov = np.stack([joint_covariances(p, view.origin) for _, p in people])
+        targets: list[int | None] = [None] * len(people)
+        if fused.people:
             cost = association_cost(
-                np.stack([g.joints for g in groups]),
-                np.stack([g.joint_cov for g in groups]),
-                joints_b,
-                np.stack([covs[(v, i)] for i in new]),
+                np.stack([g.joints for g in fused.people]), np.stack([g.joint_cov for g in fused.people]), joints, cov
             )
             rows, cols = linear_sum_assignment(np.where(cost <= gate, cost, gate * 1e3))
-            matched = {int(c): int(r) for r, c in zip(rows, cols) if cost[r, c] <= gate}
-        for k, i in enumerate(new):
-            if k in matched:
-                g = matched[k]
-                groups[g] = _fuse_members(views, [*groups[g].members, (v, i)], covs, method)
-            else:
-                groups.append(_fuse_members(views, [(v, i)], covs, method))
-    return groups
+            for r, c in zip(rows, cols):
+                if cost[r, c] <= gate:
+                    targets[int(c)] = int(r)
+        fused.add(targets, joints, cov, v, people)
+    return fused.people
 
 
 class FusedIdentities:
