@@ -30,6 +30,8 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.logging import get_logger
 from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time as RosTime
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
@@ -54,6 +56,10 @@ from ros2_ctxpose.ros.tf_frames import frame_transforms, tf_sender
 from ros2_ctxpose.ros.tf_lookup import TfLookup
 
 OUTPUT = "human/pose3d_fused"
+#: Camera inputs: best effort (matches reliable and best-effort publishers; a message lost on the
+#: way costs one view of one instant, which the fusion tolerates, while a retransmission would
+#: arrive after its instant was fused). Overridable with the standard qos_overrides parameters.
+INPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 #: Seconds between repeats of the same warning.
 WARN_PERIOD_S = 10.0
 
@@ -170,7 +176,13 @@ class FusionNode(LifecycleNode):
         self._identities = FusedIdentities()
         for index, topic in enumerate(s.inputs):
             self._subscriptions.append(
-                self.create_subscription(Skeleton3DArray, topic, lambda msg, i=index: self._on_skeletons(i, msg), 10)
+                self.create_subscription(
+                    Skeleton3DArray,
+                    topic,
+                    lambda msg, i=index: self._on_skeletons(i, msg),
+                    INPUT_QOS,
+                    qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+                )
             )
         self._timer = self.create_timer(max(s.max_wait_s / 4, 0.005), self._release_instants)
         names = ", ".join(self.resolve_topic_name(t) for t in s.inputs)
