@@ -26,6 +26,7 @@ import rclpy
 from builtin_interfaces.msg import Time
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.duration import Duration
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.logging import get_logger
@@ -145,7 +146,11 @@ class FusionNode(LifecycleNode):
         self.add_on_set_parameters_callback(validate)
         for f in FIELDS.values():
             default = list(f.default) if isinstance(f.default, tuple) else f.default
-            self.declare_parameter(f.name, default, descriptor(f))
+            try:
+                self.declare_parameter(f.name, default, descriptor(f))
+            except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
+                self.get_logger().error(f"parameter {f.name}: {exc}; using the default {default!r}")
+                self.declare_parameter(f.name, default, descriptor(f), ignore_override=True)
         self.settings = self._current()
         self._send_tf = tf_sender(self)
 
