@@ -22,14 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Time
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.duration import Duration
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.logging import get_logger
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -49,9 +46,9 @@ from ros2_ctxpose.core.fusion import (
 )
 from ros2_ctxpose.core.view_sync import Instant, InstantGrouper
 from ros2_ctxpose.msg import Skeleton3DArray
+from ros2_ctxpose.ros.lifecycle_main import run_lifecycle_node
 from ros2_ctxpose.ros.markers import marker_array
 from ros2_ctxpose.ros.messages import people_from_message, skeleton_array
-from ros2_ctxpose.ros.node import ignore_signals_while_exiting, quiet_repeated_signals
 from ros2_ctxpose.ros.parameters import _check_frame, descriptor
 from ros2_ctxpose.ros.tf_frames import frame_transforms, tf_sender
 from ros2_ctxpose.ros.tf_lookup import TfLookup
@@ -294,32 +291,7 @@ class FusionNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run ros2_ctxpose pose3d_fusion``."""
-    quiet_repeated_signals()
-    rclpy.init(args=args)
-    node = None
-    status = 0
-    try:
-        node = FusionNode()
-        if node.settings.autostart:
-            for name, transition in (("configure", node.trigger_configure), ("activate", node.trigger_activate)):
-                if transition() != TransitionCallbackReturn.SUCCESS:
-                    get_logger("pose3d_fusion").fatal(f"cannot start: {name} failed (see above)")
-                    return 1
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception as exc:  # noqa: BLE001 - bad parameters or a broken install: say so, no traceback wall
-        if rclpy.ok():
-            get_logger("pose3d_fusion").fatal(f"{type(exc).__name__}: {exc}")
-            status = 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-        ignore_signals_while_exiting()
-    return status
+    return run_lifecycle_node(FusionNode, "pose3d_fusion", lambda node: node.settings.autostart, args)
 
 
 if __name__ == "__main__":
