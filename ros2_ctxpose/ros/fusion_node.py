@@ -7,8 +7,8 @@ subscribes, deactivate unsubscribes; ``autostart`` for ``ros2 run``). Per camera
 delivered (or moved past it), or after ``max_wait_s`` with whatever arrived, so a late or dead
 camera degrades the output to fewer views and never stalls it. Each message's people are moved
 from its header frame into ``fusion_frame`` with the transform at the message's stamp
-(:mod:`ros2_ctxpose.ros.tf_lookup`; a camera whose transform is missing is left out of that
-instant, with a throttled warning), associated and fused (:mod:`ros2_ctxpose.core.fusion`), and
+(:mod:`ros2_ctxpose.ros.tf_lookup`; an instant waits up to ``tf_wait_s`` for transforms that come
+after the skeletons, then leaves out the cameras still without one, with a throttled warning), associated and fused (:mod:`ros2_ctxpose.core.fusion`), and
 published on ``human/pose3d_fused`` (root_source ROOT_FROM_VIEWS, header frame
 ``fusion_frame``, the instant's stamp), with markers and REP 155 body frames in that frame.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,7 @@ from ros2_ctxpose.ros.markers import marker_array
 from ros2_ctxpose.ros.messages import people_from_message, skeleton_array
 from ros2_ctxpose.ros.parameters import _check_frame, descriptor
 from ros2_ctxpose.ros.tf_frames import frame_transforms, tf_sender
-from ros2_ctxpose.ros.tf_lookup import TfLookup
+from ros2_ctxpose.ros.tf_lookup import TransformError, TransformLookup
 
 OUTPUT = "human/pose3d_fused"
 #: Camera inputs: best effort (matches reliable and best-effort publishers; a message lost on the
@@ -105,6 +106,13 @@ class FusionSettings:
         dynamic=True,
         range=(1.0, 1e6),
     )
+    tf_wait_s: float = setting(
+        0.1,
+        "Longest a released instant waits for its cameras' transforms at their stamps (TF may arrive "
+        "after the skeletons); then it is fused without the cameras still missing one.",
+        dynamic=True,
+        range=(0.0, 5.0),
+    )
     publish_tf: bool = setting(True, "Publish a body_<id> TF frame per fused person (REP 155).", dynamic=True)
     publish_markers: bool = setting(True, "Publish RViz markers of the fused people.", dynamic=True)
     marker_lifetime_s: float = setting(0.5, "Lifetime of markers.", dynamic=True, range=(0.05, 10.0))
@@ -137,9 +145,10 @@ class FusionNode(LifecycleNode):
         self._subscriptions: list[Any] = []
         self._publishers_made: list[Any] = []
         self._timer: Any = None
-        self._tf: TfLookup | None = None
+        self._tf: TransformLookup | None = None
         self._grouper: InstantGrouper[Skeleton3DArray] | None = None
         self._identities = FusedIdentities()
+        self._pending: deque[tuple[Instant[Skeleton3DArray], float]] = deque()
         self.add_on_set_parameters_callback(validate)
         for f in FIELDS.values():
             default = list(f.default) if isinstance(f.default, tuple) else f.default
@@ -158,7 +167,7 @@ class FusionNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.settings = s = self._current()
         try:
-            self._tf = TfLookup(self)
+            self._tf = TransformLookup(self)
             output = self.resolve_topic_name(OUTPUT)
             self._pose_pub = self.create_lifecycle_publisher(Skeleton3DArray, output, 10)
             self._marker_pub = self.create_lifecycle_publisher(MarkerArray, f"{output}/markers", 10)
@@ -168,7 +177,8 @@ class FusionNode(LifecycleNode):
             self._release()
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(
-            f"configured: fusing {len(s.inputs)} cameras into {s.fusion_frame!r} (TF: {self._tf.backend})"
+            f"configured: fusing {len(s.inputs)} cameras into {s.fusion_frame!r} "
+            f"(TF: {'tf2_ros' if self._tf.uses_tf2 else 'own /tf listener: tf2_ros is not importable'})"
         )
         return super().on_configure(state)
 
@@ -211,6 +221,7 @@ class FusionNode(LifecycleNode):
             self.destroy_timer(self._timer)
             self._timer = None
         self._grouper = None
+        self._pending.clear()
 
     def _release(self) -> None:
         self._unsubscribe()
@@ -218,7 +229,7 @@ class FusionNode(LifecycleNode):
             self.destroy_lifecycle_publisher(publisher)
         self._publishers_made = []
         if self._tf is not None:
-            self._tf.close()
+            self._tf.destroy()
             self._tf = None
 
     # ------------------------------------------------------------------ data path
@@ -235,41 +246,55 @@ class FusionNode(LifecycleNode):
         self._release_instants()
 
     def _release_instants(self) -> None:
+        """Fuse the instants the grouper releases, in stamp order, each once the transforms of its
+        cameras are there (or ``tf_wait_s`` after its release, without the cameras still missing one)."""
         grouper = self._grouper
         if grouper is None:
             return
         s = self._current()
         grouper.tolerance_ns, grouper.max_wait_s = int(s.stamp_tolerance_s * 1e9), s.max_wait_s
-        for instant in grouper.release(time.monotonic()):
-            self._fuse(instant, s)
+        now = time.monotonic()
+        self._pending.extend((instant, now + s.tf_wait_s) for instant in grouper.release(now))
+        while self._pending:
+            instant, deadline = self._pending[0]
+            views = self._views(instant, s, final=now >= deadline)
+            if views is None:
+                return  # a transform may still come; later instants wait behind this one
+            self._pending.popleft()
+            self._fuse(instant, views, s)
 
-    def _view(self, index: int, msg: Skeleton3DArray, s: FusionSettings) -> View | None:
-        """One camera's message in ``fusion_frame`` (None, with a warning, without a transform)."""
+    def _views(self, instant: Instant[Skeleton3DArray], s: FusionSettings, final: bool) -> list[View] | None:
+        """Every camera's message of ``instant`` in ``fusion_frame``; None while a transform is
+        missing and not ``final``; when final, cameras without one are left out (with a warning).
+        A camera absent from the instant keeps its place, with nobody (ids are per place)."""
         assert self._tf is not None
-        frame = msg.header.frame_id
-        matrix, reason = self._tf.lookup(s.fusion_frame, frame, RosTime.from_msg(msg.header.stamp))
-        if matrix is None:
-            self.get_logger().warning(
-                f"{s.inputs[index]}: no transform {frame!r} -> {s.fusion_frame!r} at the message's stamp "
-                f"({reason}); fusing without this camera",
-                throttle_duration_sec=WARN_PERIOD_S,
-            )
-            return None
-        try:
-            people = people_from_message(msg)
-        except (ValueError, KeyError) as exc:
-            self.get_logger().warning(
-                f"{s.inputs[index]}: malformed Skeleton3DArray ({exc}); skipped", throttle_duration_sec=WARN_PERIOD_S
-            )
-            return None
-        return view_from_camera(people, matrix[:3, :3], matrix[:3, 3], name=s.inputs[index])
-
-    def _fuse(self, instant: Instant[Skeleton3DArray], s: FusionSettings) -> None:
-        views = [View(origin=np.zeros(3), people=[]) for _ in s.inputs]
+        matrices: dict[int, np.ndarray] = {}
         for index, msg in instant.items.items():
-            view = self._view(index, msg, s)
-            if view is not None:
-                views[index] = view
+            frame = msg.header.frame_id
+            try:
+                matrices[index] = self._tf.lookup(s.fusion_frame, frame, msg.header.stamp)
+            except TransformError as reason:
+                if not final:
+                    return None
+                self.get_logger().warning(
+                    f"{s.inputs[index]}: no transform {frame!r} -> {s.fusion_frame!r} at the message's stamp "
+                    f"within tf_wait_s ({reason}); fusing without this camera",
+                    throttle_duration_sec=WARN_PERIOD_S,
+                )
+        views = [View(origin=np.zeros(3), people=[]) for _ in s.inputs]
+        for index, matrix in matrices.items():
+            try:
+                people = people_from_message(instant.items[index])
+            except (ValueError, KeyError) as exc:
+                self.get_logger().warning(
+                    f"{s.inputs[index]}: malformed Skeleton3DArray ({exc}); skipped",
+                    throttle_duration_sec=WARN_PERIOD_S,
+                )
+                continue
+            views[index] = view_from_camera(people, matrix[:3, :3], matrix[:3, 3], name=s.inputs[index])
+        return views
+
+    def _fuse(self, instant: Instant[Skeleton3DArray], views: list[View], s: FusionSettings) -> None:
         fused = fuse_views(views, method=s.method, gate=s.gate)
         self._identities.assign(views, fused)
         stamp_ns = instant.stamp_ns
