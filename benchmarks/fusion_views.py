@@ -7,8 +7,10 @@ Every ``stride``-th mocap frame of the validation subject (S11) is seen by its 4
 (``training/synthetic_2d``: jitter, outliers, missing joints, swaps, truncation), the shipped
 lifter's geometry path lifts it, and ``core/placement.root_from_reprojection`` places it. The four
 placed people, moved into the world frame, are then fused by ``core/fusion.fuse_views`` with the
-plain average (baseline) and with per-view ray covariances (ray). The messages carry no root
-covariance yet, so the geometric default (``fusion.ray_covariance``) is what the ray fusion uses.
+plain average (baseline) and with per-view ray covariances (ray): "ray (geometric)" with the
+default model used when a message has no root covariance (``fusion.ray_covariance``), "ray
+(placement)" giving each view the root covariance the pipeline attaches to such a placement
+(``placement.root_covariance``: the size prior's spread along the ray, centimetres across it).
 
 Printed, in millimetres over all instants: absolute MPJPE (world frame, placement included),
 root-relative MPJPE, and the absolute root (pelvis) error; single view is the mean over the 4
@@ -28,7 +30,13 @@ import torch
 from ros2_ctxpose.core.fusion import View, ViewPerson, fuse_views
 from ros2_ctxpose.core.joint_sets import h36m_confidence
 from ros2_ctxpose.core.lifter import load_lifter
-from ros2_ctxpose.core.placement import root_from_reprojection
+from ros2_ctxpose.core.placement import (
+    across_ray_sd,
+    person_height_px,
+    root_covariance,
+    root_from_reprojection,
+    size_prior_sd,
+)
 from ros2_ctxpose.training.h36m import (
     VAL_SUBJECTS,
     image_bounds,
@@ -40,12 +48,13 @@ from ros2_ctxpose.training.synthetic_2d import DetectorNoise, coco_points_3d, de
 
 
 @torch.no_grad()
-def placed_views(world: np.ndarray, cameras: list, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each camera's placed estimate of every pose, in the world frame: (C, N, 17, 3), and the
-    per-joint H36M-17 confidences (C, N, 17)."""
+def placed_views(world: np.ndarray, cameras: list, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each camera's placed estimate of every pose, in the world frame: (C, N, 17, 3), the
+    per-joint H36M-17 confidences (C, N, 17), and the root covariances the pipeline gives such a
+    placement (``placement.root_covariance`` with the size prior's spread), world frame (C, N, 3, 3)."""
     model = load_lifter()
     gen = torch.Generator().manual_seed(seed)
-    estimates, confidences = [], []
+    estimates, confidences, covariances = [], [], []
     for cam in cameras:
         joints_cam = torch.from_numpy(cam.world_to_cam(world * 1000.0).astype(np.float32))
         bounds = torch.from_numpy(np.broadcast_to(image_bounds(cam.model), (len(world), 4)).astype(np.float32))
@@ -54,7 +63,13 @@ def placed_views(world: np.ndarray, cameras: list, seed: int) -> tuple[np.ndarra
         root = root_from_reprojection(pose_rel, kp.double().numpy(), conf.double().numpy())
         estimates.append((pose_rel + root[:, None]) @ cam.R.T + cam.T)
         confidences.append(h36m_confidence(conf.double().numpy()))
-    return np.stack(estimates), np.stack(confidences)
+        K = cam.model.K
+        kp_px = kp.double().numpy() * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+        height = person_height_px(kp_px, conf.double().numpy(), min_conf=0.3)
+        along = np.linalg.norm(root, axis=1) * size_prior_sd(height)
+        cov = root_covariance(root, along, across_ray_sd(root, float(K[1, 1])))
+        covariances.append(cam.R @ cov @ cam.R.T)
+    return np.stack(estimates), np.stack(confidences), np.stack(covariances)
 
 
 def errors(estimate: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
@@ -65,13 +80,15 @@ def errors(estimate: np.ndarray, truth: np.ndarray) -> tuple[float, float, float
     return 1000 * absolute, 1000 * relative, 1000 * root
 
 
-def fused(estimates: np.ndarray, conf: np.ndarray, origins: np.ndarray, method: str) -> tuple[np.ndarray, float]:
-    """Fused people (N, 17, 3) (the cluster with most views per instant) and the share kept as one."""
+def fused(
+    estimates: np.ndarray, conf: np.ndarray, covs: np.ndarray, origins: np.ndarray, method: str
+) -> tuple[np.ndarray, float]:
+    """Fused people (N, 17, 3) (the cluster with most views per instant) and the share kept as one;
+    ``covs`` (C, N, 3, 3) root covariances, NaN for the geometric default."""
     out, together = [], 0
-    nan_cov = np.full((3, 3), np.nan)
     for n in range(estimates.shape[1]):
         views = [
-            View(origin=o, people=[ViewPerson(estimates[c, n], conf[c, n], 1.0, nan_cov)])
+            View(origin=o, people=[ViewPerson(estimates[c, n], conf[c, n], 1.0, covs[c, n])])
             for c, o in enumerate(origins)
         ]
         people = fuse_views(views, method=method)
@@ -119,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     subject = VAL_SUBJECTS[0]
     world = np.concatenate(list(load_poses((subject,), args.stride).values())).astype(np.float64)
     cameras = subject_cameras(load_cameras(), subject)
-    estimates, conf = placed_views(world, cameras, args.seed)
+    estimates, conf, placement_covs = placed_views(world, cameras, args.seed)
+    unknown = np.full_like(placement_covs, np.nan)
     origins = np.stack([cam.T for cam in cameras])
 
     print(f"{subject}: {len(world)} instants x {len(cameras)} cameras, detector-like 2D (seed {args.seed})")
@@ -129,8 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"single view {cam.name:12s} {single[c, 0]:10.1f} {single[c, 1]:10.1f} {single[c, 2]:8.1f}")
     mean = single.mean(axis=0)
     print(f"{'single view, mean':24s} {mean[0]:10.1f} {mean[1]:10.1f} {mean[2]:8.1f}")
-    for method, label in (("average", "fused, average"), ("ray", "fused, ray-weighted")):
-        people, together = fused(estimates, conf, origins, method)
+    for method, covs, label in (
+        ("average", unknown, "fused, average"),
+        ("ray", unknown, "fused, ray (geometric)"),
+        ("ray", placement_covs, "fused, ray (placement)"),
+    ):
+        people, together = fused(estimates, conf, covs, origins, method)
         e = errors(people, world)
         print(
             f"{label:24s} {e[0]:10.1f} {e[1]:10.1f} {e[2]:8.1f} {100 * together:10.1f}%   "
