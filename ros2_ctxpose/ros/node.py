@@ -48,14 +48,11 @@ import sys
 import time
 from typing import Any
 
-import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.logging import get_logger
 from rclpy.parameter import Parameter
 from rclpy.qos import (
     qos_profile_sensor_data,
@@ -72,8 +69,8 @@ from ros2_ctxpose.ros.diagnostics import FrameStats, diagnostic_array
 from ros2_ctxpose.ros.frame_in import CAMERA_INFO, DEPTH, WARN_PERIOD_S, FrameIn, FrameInput, is_zero
 from ros2_ctxpose.ros.frame_worker import FrameWorker
 from ros2_ctxpose.ros.image_input import ImageInput
+from ros2_ctxpose.ros.lifecycle_main import run_lifecycle_node
 from ros2_ctxpose.ros.result_out import ResultOutputs
-from ros2_ctxpose.ros.signals import ignore_signals_while_exiting, quiet_repeated_signals
 from ros2_ctxpose.ros.tf_frames import tf_sender
 
 #: How long deactivation waits for the frame in progress to finish.
@@ -142,9 +139,14 @@ class Pose3DNode(LifecycleNode):
         self.device = f"{detector.device} ({detector.backend} {detector.precision})"
         if self.ros.record_mcap:
             try:
-                from ros2_ctxpose.core.recording import McapRecorder
+                from ros2_ctxpose.output.recording import McapRecorder
 
-                self._recorder = McapRecorder(self.ros.record_mcap)
+                self._recorder = McapRecorder(
+                    self.ros.record_mcap,
+                    pose_topic=self.resolve_topic_name(OUTPUT),
+                    marker_lifetime_ns=int(self.ros.marker_lifetime_s * 1e9),
+                    joint_frames=self.ros.publish_joint_frames,
+                )
             except Exception as exc:  # noqa: BLE001
                 self.get_logger().error(
                     f"configure failed: cannot record to {self.ros.record_mcap!r}: {type(exc).__name__}: {exc}"
@@ -344,15 +346,28 @@ class Pose3DNode(LifecycleNode):
         )
 
     def _result_out(self, frame: FrameInput, people: list[Person3D], latency: Duration, config: PipelineConfig) -> None:
-        """Result out: publish one frame's people (and record them with ``record_mcap``)."""
-        s, outputs, header = self.ros, self._outputs, frame.header
+        """Result out: publish one frame's people (and record them, with the overlay, with ``record_mcap``)."""
+        s, outputs, recorder, header = self.ros, self._outputs, self._recorder, frame.header
+        overlay = None
         if outputs is not None:
-            outputs.publish(header, people, latency, frame.image, s, config.keypoint_threshold, self._send_tf)
-        recorder = self._recorder
+            overlay = outputs.publish(
+                header,
+                people,
+                latency,
+                frame.image,
+                s,
+                config.keypoint_threshold,
+                self._send_tf,
+                draw_overlay=recorder is not None,
+            )
         if recorder is not None:
             try:
                 recorder.write(
-                    RosTime.from_msg(header.stamp).nanoseconds, header.frame_id, people, latency_ns=latency.nanoseconds
+                    RosTime.from_msg(header.stamp).nanoseconds,
+                    header.frame_id,
+                    people,
+                    image=overlay,
+                    latency_ns=latency.nanoseconds,
                 )
             except Exception as exc:  # noqa: BLE001 - recording must not stop the outputs
                 self.get_logger().error(
@@ -374,38 +389,9 @@ class Pose3DNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run ros2_ctxpose pose3d_node`` (and ``python -m ros2_ctxpose.ros.node``)."""
-    quiet_repeated_signals()
-    rclpy.init(args=args)
-    node = None
-    status = 0
-    stage = "cannot start"
-    try:
-        node = Pose3DNode()
-        if node.ros.autostart:
-            for name, transition in (("configure", node.trigger_configure), ("activate", node.trigger_activate)):
-                if transition() != TransitionCallbackReturn.SUCCESS:
-                    if rclpy.ok():
-                        get_logger("pose3d_node").fatal(f"cannot start: {name} failed (see above)")
-                        status = 1
-                    return status
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        stage = "stopped"
-        executor.spin_until_future_complete(node.finished)  # until the shutdown transition, or a signal
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception as exc:  # noqa: BLE001 - bad parameters or a broken install: say so, no traceback wall
-        # A signal shuts the context down under the executor at any point (even while it builds
-        # its wait set, which raises RCLError): that is a shutdown, not a failure.
-        if rclpy.ok():
-            get_logger("pose3d_node").fatal(f"{stage}: {type(exc).__name__}: {exc}")
-            status = 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-        ignore_signals_while_exiting()
-    return status
+    return run_lifecycle_node(
+        Pose3DNode, "pose3d_node", lambda node: node.ros.autostart, args, finished=lambda node: node.finished
+    )
 
 
 if __name__ == "__main__":

@@ -85,22 +85,25 @@ class ResultOutputs:
         settings: RosSettings,
         keypoint_threshold: float,
         send_tf: Callable[[list[Any]], None],
-    ) -> None:
-        """Publish one frame's results on every output the settings enable."""
+        *,
+        draw_overlay: bool = False,
+    ) -> np.ndarray | None:
+        """Publish one frame's results on every output the settings enable. The overlay is drawn
+        once, when a subscriber wants it or ``draw_overlay`` (the recording does), and returned
+        (None when not drawn)."""
         skeletons = skeleton_array(header, people, latency.to_msg())
         self.skeletons.publish(skeletons)
         if settings.publish_markers:
             self.markers.publish(marker_array(skeletons, Duration(seconds=settings.marker_lifetime_s).to_msg()))
         if settings.publish_tf and people:
             send_tf(frame_transforms(skeletons, settings.publish_joint_frames))
-        if not settings.publish_image:
-            return
-        raw_wanted = self.overlay.get_subscription_count() > 0
-        compressed_wanted = self.overlay_compressed.get_subscription_count() > 0
-        if not (raw_wanted or compressed_wanted):
-            return
+        raw_wanted = settings.publish_image and self.overlay.get_subscription_count() > 0
+        compressed_wanted = settings.publish_image and self.overlay_compressed.get_subscription_count() > 0
+        if not (raw_wanted or compressed_wanted or draw_overlay):
+            return None
         overlay = draw_people(image, people, keypoint_threshold=keypoint_threshold)
         if raw_wanted:
             self.overlay.publish(image_codec.bgr8_message(overlay, header))
         if compressed_wanted:
             self.overlay_compressed.publish(jpeg_message(overlay, header))
+        return overlay
