@@ -567,7 +567,8 @@ def test_fast_camera_drops_frames_and_keeps_latency_bounded(
     results = [m for m in list(client.received["pose"]) if _stamp_key(m.header.stamp) in burst]
     latencies = [m.processing_latency.sec + m.processing_latency.nanosec * 1e-9 for m in results]
     dropped = int(client.latest_diagnostics()["frames_dropped"]) - dropped_before
-    assert sent_rate > 30.0, f"the test could only publish at {sent_rate:.0f} Hz"
+    # Input must outpace processing (at most 1 / delay_s frames a second), not reach a set speed.
+    assert sent_rate > 2.0 / delay_s, f"the test could only publish at {sent_rate:.0f} Hz"
     assert results, "no results during the burst"
     # Each result took at least delay_s of the node's time: more results than fit in the burst and
     # the wait after it would mean frames were processed from a queue faster than possible.
