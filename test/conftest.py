@@ -119,6 +119,22 @@ def shared_data():
 
 
 @pytest.fixture(scope="session")
+def annotations(shared_data):
+    """A function: the ``core.annotations.Annotations`` of ``rel`` (an annotations.json under the
+    shared data), read once per session, or a skip like ``shared_data``'s."""
+    from ros2_ctxpose.core.annotations import Annotations, read_annotations
+
+    read: dict[str, Annotations] = {}
+
+    def load(rel: str = "data/images/annotations.json") -> Annotations:
+        if rel not in read:
+            read[rel] = read_annotations(shared_data(rel))
+        return read[rel]
+
+    return load
+
+
+@pytest.fixture(scope="session")
 def bus(shared_data):
     """COCO's ``bus.jpg`` (810x1080 BGR, four people), read once and read-only: every test that
     looks at it shares this array, so none may change it."""

@@ -656,26 +656,25 @@ class FloorScene:
 
 
 @pytest.fixture(scope="module")
-def floor_scene(shared_data) -> FloorScene:
+def floor_scene(shared_data, annotations) -> FloorScene:
     import json
 
-    folder = shared_data("data/h36m_s11_walkdog")
-    record = next(r for r in json.loads((folder / "annotations.json").read_text())["images"] if r["frame"] == S11_FRAME)
+    record = next(r for r in annotations("data/h36m_s11_walkdog/annotations.json") if r.frame == S11_FRAME)
     cameras = json.loads(shared_data("data/h36m/cameras.json").read_text())
-    camera = cameras[f"{record['subject']}/{record['camera']}"]
+    camera = cameras[f"{record.subject}/{record.camera_name}"]
     floor_from_camera = np.eye(4)
     floor_from_camera[:3, :3] = camera["R"]
     floor_from_camera[:3, 3] = np.ravel(camera["T"])
-    K = np.asarray(record["K"], dtype=np.float64)
-    k1, k2, k3 = record["dist_k"]
-    p1, p2 = record["dist_p"]
+    K = record.K
+    k1, k2, k3 = record.dist_k
+    p1, p2 = record.dist_p
     info_fields = {
         "k": K.ravel().tolist(),
         "d": [k1, k2, p1, p2, k3],
         "p": np.hstack([K, np.zeros((3, 1))]).ravel().tolist(),
     }
-    pixels = cv2.imread(str(folder / record["file"]))
-    root = np.asarray(record["joints_3d_cam_m"], dtype=np.float64)[0]
+    pixels = cv2.imread(str(record.path))
+    root = record.truth.joints_3d[0]
     return FloorScene(bgr8_message(pixels, Header()), info_fields, floor_from_camera, root)
 
 

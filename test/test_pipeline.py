@@ -246,20 +246,16 @@ def test_images_over_max_image_pixels_are_refused_before_detection() -> None:
 
 
 @pytest.fixture(scope="module")
-def h36m_frame(shared_data) -> tuple[np.ndarray, CameraModel, np.ndarray, np.ndarray]:
+def h36m_frame(shared_data, annotations) -> tuple[np.ndarray, CameraModel, np.ndarray, np.ndarray]:
     """A real Human3.6M frame (S8 walking), its calibrated camera, the camera's pose above the
     floor (cameras.json) and the 3D ground truth (camera frame, metres)."""
-    from ros2_ctxpose.core.evaluation import annotation_camera
     from ros2_ctxpose.core.floor import floor_from_extrinsics
 
-    images = shared_data("data/images")
-    entry = next(
-        e for e in json.loads((images / "annotations.json").read_text())["images"] if "S8_WalkDog" in e["file"]
-    )
-    found = json.loads(shared_data("data/h36m/cameras.json").read_text())[f"{entry['subject']}/{entry['camera']}"]
-    image = cv2.imread(str(images / entry["file"]))
-    camera = annotation_camera(entry, image.shape[1], image.shape[0])
-    return image, camera, floor_from_extrinsics(found["R"], found["T"]), np.asarray(entry["joints_3d_cam_m"])
+    entry = next(e for e in annotations() if "S8_WalkDog" in e.file and e.truth is not None)
+    found = json.loads(shared_data("data/h36m/cameras.json").read_text())[f"{entry.subject}/{entry.camera_name}"]
+    image = cv2.imread(str(entry.path))
+    camera = entry.camera(image.shape[1], image.shape[0])
+    return image, camera, floor_from_extrinsics(found["R"], found["T"]), entry.truth.joints_3d
 
 
 def test_the_floor_places_a_walker_along_the_same_rays(pipeline: Pose3DPipeline, h36m_frame) -> None:
