@@ -247,7 +247,8 @@ def models_available() -> None:
 
 
 @pytest.mark.parametrize(
-    "flag,target", [("--out", "folder"), ("--out", "under-a-file"), ("--overlay", "a-file"), ("--mcap", "folder")]
+    "flag,target",
+    [("--out", "folder"), ("--out", "under-a-file"), ("--overlay", "a-file"), ("--record-mcap", "folder")],
 )
 def test_bad_output_paths_are_one_clear_line(
     tmp_path: Path, flag: str, target: str, capsys: pytest.CaptureFixture[str]

@@ -481,8 +481,20 @@ def test_context_requires_trained_weights() -> None:
         Pose3DPipeline(StubDetector(), tiny_lifter(), use_context=True)
 
 
-def test_context_use_of_the_shipped_weights_follows_their_training(pipeline: Pose3DPipeline) -> None:
-    assert pipeline.use_context == load_lifter().config.context_trained
+def test_the_shipped_context_branch_is_used_and_decides_depth(
+    pipeline: Pose3DPipeline, bus: np.ndarray, bus_result: FrameResult
+) -> None:
+    """The shipped weights are the context-trained lifter (MODEL_CARD.md), so the pipeline feeds it
+    the feature crops by default; without them (the geometry path) the same people come out with
+    other joint depths: the context is what decides them."""
+    assert load_lifter().config.context_trained and pipeline.use_context
+    geometry = Pose3DPipeline(pipeline.detector, pipeline.lifter, pipeline.config, use_context=False)
+    plain = geometry(bus, _calibrated(bus)).people
+    assert len(plain) == len(bus_result.people) > 0
+    for with_context, without in zip(bus_result.people, plain, strict=True):
+        rel_ctx = with_context.joints_3d - with_context.joints_3d[0]
+        rel_geo = without.joints_3d - without.joints_3d[0]
+        assert np.abs(rel_ctx[:, 2] - rel_geo[:, 2]).max() > 1e-3  # metres: context changed depths
 
 
 def test_context_channel_mismatch_is_refused() -> None:

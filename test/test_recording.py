@@ -187,7 +187,7 @@ def models_available() -> None:
 
 @pytest.mark.slow
 def test_cli_records_what_it_prints(tmp_path: Path, models_available: None) -> None:
-    """``ctxpose infer VIDEO --mcap``: the decoded joints equal the JSON lines' (to their 0.1 mm
+    """``ctxpose infer VIDEO --record-mcap``: the decoded joints equal the JSON lines' (to their 0.1 mm
     rounding), at the frames' own time stamps."""
     import cv2
 
@@ -211,7 +211,7 @@ def test_cli_records_what_it_prints(tmp_path: Path, models_available: None) -> N
     writer.release()
     cap.release()
     out, mcap = tmp_path / "out.jsonl", tmp_path / "out.mcap"
-    assert cli_main.main(["infer", str(clip), "--device", "cpu", "--out", str(out), "--mcap", str(mcap)]) == 0
+    assert cli_main.main(["infer", str(clip), "--device", "cpu", "--out", str(out), "--record-mcap", str(mcap)]) == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     counts, _, messages = read(mcap)
     assert counts["/human/pose3d"] == len(lines) == 45
@@ -244,6 +244,6 @@ def test_cli_without_the_packages_says_what_to_install(
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_mcap)
-    assert cli_main.main(["infer", str(tmp_path), "--mcap", str(tmp_path / "x.mcap")]) == 2
+    assert cli_main.main(["infer", str(tmp_path), "--record-mcap", str(tmp_path / "x.mcap")]) == 2
     err = capsys.readouterr().err
     assert "pip install mcap" in err and not os.path.exists(tmp_path / "x.mcap")
