@@ -28,11 +28,6 @@ TORCH_CPU = ["--backend", "torch", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
-def images(shared_data) -> Path:
-    return shared_data("data/images")
-
-
-@pytest.fixture(scope="module")
 def bus_jpg(shared_data) -> Path:
     return shared_data("data/images/coco/bus.jpg")
 

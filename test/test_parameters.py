@@ -15,7 +15,6 @@ import pytest
 
 pytest.importorskip("ros2_ctxpose.msg", reason="the colcon-built messages are missing: run `bash scripts/test.sh`")
 
-import rclpy  # noqa: E402
 import yaml  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.node import Node  # noqa: E402
@@ -26,14 +25,6 @@ from ros2_ctxpose.ros import parameters  # noqa: E402
 from ros2_ctxpose.ros.parameters import FIELDS, RosSettings  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "pose3d.yaml"
-
-
-@pytest.fixture(scope="module")
-def context():
-    ctx = Context()
-    rclpy.init(context=ctx, args=[])
-    yield ctx
-    rclpy.shutdown(context=ctx)
 
 
 def make_node(context: Context, overrides: list[Parameter] | None = None) -> Node:

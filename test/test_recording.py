@@ -175,18 +175,8 @@ def test_layout_shows_the_recorded_topics() -> None:
     assert leaves(layout["layout"]) == set(panels)
 
 
-@pytest.fixture(scope="module")
-def models_available() -> None:
-    from ros2_ctxpose.core.detector import default_weights_path
-
-    try:
-        default_weights_path()
-    except FileNotFoundError as exc:
-        pytest.skip(f"model weights missing: {exc}")
-
-
 @pytest.mark.slow
-def test_cli_records_what_it_prints(tmp_path: Path, models_available: None) -> None:
+def test_cli_records_what_it_prints(tmp_path: Path, weights_available: None) -> None:
     """``ctxpose infer VIDEO --record-mcap``: the decoded joints equal the JSON lines' (to their 0.1 mm
     rounding), at the frames' own time stamps."""
     import cv2
