@@ -298,16 +298,8 @@ def connect(
 
 
 @pytest.fixture(scope="module")
-def ros_context():
-    context = Context()
-    rclpy.init(context=context, args=[])
-    yield context
-    rclpy.shutdown(context=context)
-
-
-@pytest.fixture(scope="module")
-def client(ros_context, node_process):
-    client, executor = connect(ros_context, NAMESPACE, node_process)
+def client(context, node_process):
+    client, executor = connect(context, NAMESPACE, node_process)
     yield client
     executor.shutdown()
     client.node.destroy_node()
@@ -609,14 +601,14 @@ def test_max_input_rate_drops_frames_on_arrival_before_decoding(client: Client, 
 
 
 @pytest.fixture(scope="module")
-def depth_client(ros_context, tmp_path_factory, ros_environment, footage):
+def depth_client(context, tmp_path_factory, ros_environment, footage):
     namespace = f"{NAMESPACE}_depth"
     log_path = tmp_path_factory.mktemp("pose3d_node_depth") / "node.log"
     # A generous wait: on a loaded CI machine the depth callback can run well after the image's.
     # autostart: the plain entry point configures and activates itself, no lifecycle calls.
     process = start_node(log_path, namespace, "use_depth:=true", "depth_wait_s:=1.0", "autostart:=true")
     try:
-        client, executor = connect(ros_context, namespace, (process, log_path), activate=False)
+        client, executor = connect(context, namespace, (process, log_path), activate=False)
         client.depth_pub = client.node.create_publisher(
             Image, "camera/aligned_depth_to_color/image_raw", QoSProfile(depth=2)
         )
