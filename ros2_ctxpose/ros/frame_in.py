@@ -19,7 +19,7 @@ from rclpy.time import Time as RosTime
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
-from ros2_ctxpose.core.camera import CameraModel
+from ros2_ctxpose.core.camera import DEFAULT_FRAME_ID, CameraModel
 from ros2_ctxpose.core.config import PipelineConfig
 from ros2_ctxpose.ros import image_codec
 from ros2_ctxpose.ros.camera_info import CameraInfoConverter
@@ -29,8 +29,6 @@ from ros2_ctxpose.ros.tf_lookup import TransformError, TransformLookup
 
 #: Seconds between repeats of the same warning (bad messages, missing CameraInfo or depth).
 WARN_PERIOD_S = 10.0
-#: Frame used when neither the image header nor the frame_id parameter names one.
-DEFAULT_FRAME = "camera_optical_frame"
 #: The node's relative input topics (for the warnings; the node subscribes them).
 CAMERA_INFO, DEPTH = "camera_info", "depth"
 
@@ -97,10 +95,10 @@ class FrameIn:
         else:
             image = image_codec.decode_image(msg, max_pixels=config.max_image_pixels)
         height, width = image.shape[:2]
-        header = Header(stamp=stamp, frame_id=s.frame_id or msg.header.frame_id or DEFAULT_FRAME)
+        header = Header(stamp=stamp, frame_id=s.frame_id or msg.header.frame_id or DEFAULT_FRAME_ID)
         if not (s.frame_id or msg.header.frame_id):
             self._node.get_logger().warning(
-                f"images carry no frame_id; using {DEFAULT_FRAME!r} (set frame_id)", once=True
+                f"images carry no frame_id; using {DEFAULT_FRAME_ID!r} (set frame_id)", once=True
             )
         depth, depth_scale = self._paired_depth(stamp, s, config) if s.use_depth else (None, 1.0)
         floor_from_camera, floor_note = self._floor_pose(config.floor_frame, header.frame_id, stamp, s.tf_timeout_s)
