@@ -14,7 +14,7 @@ mocap subject where it stood, so the real geometry of the validation images is c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -205,6 +205,45 @@ def sample_scene(assets: Assets, rng: np.random.Generator) -> Scene:
         float(rng.uniform(0.15, 0.5)),
         background,
     )
+
+
+def sample_views(assets: Assets, scene: Scene, rng: np.random.Generator, count: int) -> list[Scene]:
+    """``scene`` and ``count - 1`` more cameras on the same instant (same people, objects and
+    light), as a multi-camera rig or several robots see it. A Human3.6M scene takes other
+    cameras of that subject's studio (real multi-view geometry); a virtual one draws more robot
+    cameras and turns each about the main person's pelvis so the views spread around them (view
+    ``k`` about ``k / count`` of a turn from view 0). Each view has its own photograph behind.
+    Draws nothing from ``rng`` when ``count`` is 1."""
+    if count < 1:
+        raise ValueError(f"views must be at least 1, got {count}")
+    if scene.camera_name != "virtual":
+        subject = scene.camera_name.split("/")[0]
+        others = sorted(k for k in assets.h36m_cameras if k.split("/")[0] == subject and k != scene.camera_name)
+        if count - 1 > len(others):
+            raise ValueError(f"{subject} has {len(others) + 1} cameras; cannot make {count} views")
+        picked = [assets.h36m_cameras[k] for k in rng.choice(others, count - 1, replace=False)] if count > 1 else []
+        cameras = [(h.model, h.R.T, h.T, h.name) for h in picked]
+    else:
+        pelvis = scene.people[0].joints_world[0].astype(np.float64)
+        azimuth0 = math.atan2(*(scene.C[:2] - pelvis[:2])[::-1])
+        cameras = []
+        for k in range(1, count):
+            camera, R, C = _virtual_camera(scene.people[0].joints_world, rng)
+            target = azimuth0 + 2 * math.pi * (k + rng.uniform(-0.25, 0.25)) / count
+            turn = _yaw(np.array(target - math.atan2(*(C[:2] - pelvis[:2])[::-1])))
+            # The draw's geometry relative to the pelvis is kept: X_cam = R Turn^T (X - C').
+            cameras.append((camera, R @ turn.T, pelvis + turn @ (C - pelvis), "virtual"))
+    return [scene] + [
+        replace(
+            scene,
+            camera=camera,
+            R=R,
+            C=C,
+            camera_name=name,
+            background=random_crop(assets.backgrounds, rng, camera.width, camera.height),
+        )
+        for camera, R, C, name in cameras
+    ]
 
 
 def _objects(
