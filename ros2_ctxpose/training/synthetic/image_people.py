@@ -108,9 +108,11 @@ def observe(
 
     from .render import camera_effects, composite
     from .scene import render_job
+    from .shadows import contact_shadows
 
     result = worker.renderer.render(render_job(scene, worker.assets.body))
-    image = camera_effects(composite(result.rgb[..., ::-1], result.alpha, scene.background), rng)
+    image = composite(result.rgb[..., ::-1], result.alpha, scene.background)
+    image = camera_effects(contact_shadows(image, scene, result.labels, rng), rng)
     det = worker.detector.detect(image)
     info = person_views(scene, result, worker.assets.body)
     detectable = [

@@ -1,7 +1,8 @@
-"""Multi-view scenes of the synthetic engine: the views of one instant, their camera poses in the
-Human3.6M convention (X_cam = R^T (X_world - T), world z up, floor z = 0) and the exported
-annotations.json; and the one shard schema. The geometry checks need the ``[synth]`` extra (the
-scene module imports the renderer) and ../shared's cameras; skipped with the reason otherwise."""
+"""Scenes of the synthetic engine without rendering: multi-view (the views of one instant, their
+camera poses in the Human3.6M convention X_cam = R^T (X_world - T), world z up, floor z = 0),
+floors at metric scale, contact shadows; and the one shard schema. The scene checks need the
+``[synth]`` extra (the scene module imports the renderer) and ../shared's cameras for the studio
+views; skipped with the reason otherwise."""
 
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ def test_virtual_views_spread_around_the_person_and_keep_the_convention(scene_mo
         assert (cam[:, 2] > 0.3).all()  # in front of every camera
         u, v = view.camera.project(cam[:1])[0]
         assert 0 <= u < view.camera.width and 0 <= v < view.camera.height  # each view sees the pelvis
-        assert 0.3 - 1e-9 <= view.C[2] <= 2.5 + 1e-9  # robot camera heights, floor at z = 0
+        assert 0.25 - 1e-6 <= view.C[2] <= 2.8 + 1e-6  # robot camera heights (ROBOT_MOUNTS), floor at z = 0
 
 
 def test_h36m_views_are_the_other_studio_cameras(scene_mod) -> None:
@@ -112,3 +113,42 @@ def test_h36m_views_are_the_other_studio_cameras(scene_mod) -> None:
         np.testing.assert_allclose(view.C, np.ravel(raw[view.camera_name]["T"]), atol=1e-12)
     with pytest.raises(ValueError, match="4 cameras"):
         scene_mod.sample_views(_assets(cameras), first, np.random.default_rng(1), 5)
+
+
+def test_tiles_and_planks_have_real_sizes() -> None:
+    from ros2_ctxpose.training.synthetic import floors
+
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        texture, metres = floors._tiles(rng, floors.SIZE // 2)
+        grey = texture.mean(-1)[:, 5]  # a column across the tiles, off the vertical grout lines
+        dark = np.flatnonzero(grey < 0.8 * np.median(grey))
+        starts = dark[np.diff(dark, prepend=-10) > 1]  # first row of each grout line
+        side_m = np.diff(starts).mean() * metres / (2 * len(grey))
+        assert 0.3 <= side_m <= 0.6, side_m
+    texture, metres = floors.floor_material(np.random.default_rng(0))
+    assert texture.shape == (floors.SIZE, floors.SIZE, 3) and texture.dtype == np.uint8
+    np.testing.assert_array_equal(texture[:, 0], texture[:, -1])  # mirrored: repeats without a seam
+    np.testing.assert_array_equal(texture[0], texture[-1])
+
+
+def test_contact_shadow_darkens_the_ground_at_the_feet_only(scene_mod) -> None:
+    from ros2_ctxpose.training.synthetic.render import NO_PERSON
+    from ros2_ctxpose.training.synthetic.shadows import contact_shadows
+
+    camera = CameraModel.from_fov(640, 480, 60.0)
+    C = np.array([0.5, -4.0, 1.2])  # 3.7 m in front of the person, looking along +y
+    R = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    scene = _scene(scene_mod, camera, R, C, "virtual")
+    image = np.full((480, 640, 3), 200, np.uint8)
+    labels = np.full((480, 640), NO_PERSON, np.uint8)
+    feet = camera.project(scene.to_camera(scene.people[0].joints_world[[3, 6]])).mean(0).round().astype(int)
+    labels[feet[1] - 3 : feet[1] + 1, feet[0] - 2 : feet[0] + 3] = 0  # the person's own pixels there
+    shaded = contact_shadows(image, scene, labels, np.random.default_rng(0))
+    below = shaded[feet[1] + 2, feet[0]]
+    assert (below < 180).all(), below  # the ground right under the feet is darker
+    assert (shaded[labels == 0] == 200).all()  # the person is not
+    assert (shaded[:100] == 200).all()  # nor the far background
+    raised = _scene(scene_mod, camera, R, C, "virtual")
+    raised.people[0].joints_world[:, 2] += 0.5  # on a step: no patch on the floor under it
+    assert (contact_shadows(image, raised, labels, np.random.default_rng(0)) == 200).all()
