@@ -152,3 +152,19 @@ def test_contact_shadow_darkens_the_ground_at_the_feet_only(scene_mod) -> None:
     raised = _scene(scene_mod, camera, R, C, "virtual")
     raised.people[0].joints_world[:, 2] += 0.5  # on a step: no patch on the floor under it
     assert (contact_shadows(image, raised, labels, np.random.default_rng(0)) == 200).all()
+
+
+def test_keypoint_error_is_in_box_units_on_the_shared_joints() -> None:
+    from ros2_ctxpose.core.skeleton import COCO_H36M_SHARED
+    from ros2_ctxpose.training.synthetic.summary import keypoint_error
+
+    coco, h36m = (list(x) for x in zip(*COCO_H36M_SHARED, strict=True))
+    target = np.random.default_rng(0).uniform(0, 100, (2, 17, 2))
+    keypoints = np.zeros((2, 17, 3))
+    keypoints[:, coco, :2] = target[:, h36m]
+    keypoints[1, coco, 0] += 10.0  # 10 px off on a 100 x 100 box: 0.1
+    boxes = np.array([[0, 0, 100, 100], [0, 0, 100, 100]], float)
+    error = keypoint_error(keypoints, target, boxes)
+    assert error.shape == (2, len(coco))
+    np.testing.assert_allclose(error[0], 0.0, atol=1e-12)
+    np.testing.assert_allclose(error[1], 0.1)

@@ -11,6 +11,23 @@ import numpy as np
 from .image_people import MIN_OKS
 
 
+def box_scale(box: np.ndarray) -> np.ndarray:
+    """(N, 1) sqrt(box area) of (N, 4) x0 y0 x1 y1 boxes, at least 1 px: the unit of keypoint errors."""
+    box = np.asarray(box, np.float64)
+    return np.sqrt(np.clip((box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1]), 1.0, None))[:, None]
+
+
+def keypoint_error(keypoints: np.ndarray, target_px: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """(N, shared joints) distance of the detector's COCO keypoints (N, 17, 2+) to the projected
+    H36M-17 targets (N, 17, 2) on the joints both skeletons share, / sqrt(box area). The same
+    figure for renders (``summarize``) and real frames (``realism``), so the two compare."""
+    from ros2_ctxpose.core.skeleton import COCO_H36M_SHARED
+
+    coco_idx, h36m_idx = (list(x) for x in zip(*COCO_H36M_SHARED, strict=True))
+    kp = np.asarray(keypoints)[:, coco_idx, :2]
+    return np.linalg.norm(kp - np.asarray(target_px)[:, h36m_idx], axis=-1) / box_scale(box)
+
+
 def summarize(out: Path) -> dict:
     """Counts, detection rate, keypoint error and disk of everything in ``out``."""
     from ros2_ctxpose.core.skeleton import COCO_H36M_SHARED
@@ -19,7 +36,7 @@ def summarize(out: Path) -> dict:
 
     totals: dict[str, int] = {}
     errors, errors_coco, errors_clean = [], [], []
-    coco_idx, h36m_idx = (list(x) for x in zip(*COCO_H36M_SHARED, strict=True))
+    h36m_idx = [h for _, h in COCO_H36M_SHARED]
     fields = (
         "keypoints",
         "box",
@@ -35,11 +52,10 @@ def summarize(out: Path) -> dict:
             totals[key] = totals.get(key, 0) + value
         if not meta["people"]:
             continue
-        box = np.asarray(a["box"], np.float64)
-        scale = np.sqrt(np.clip((box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1]), 1.0, None))[:, None]
+        scale = box_scale(a["box"])
         kp = np.asarray(a["keypoints"])[:, :, :2]
         valid = np.asarray(a["joints_in_image"])[:, h36m_idx]
-        e = np.linalg.norm(kp[:, coco_idx] - np.asarray(a["target_px"])[:, h36m_idx], axis=-1) / scale
+        e = keypoint_error(a["keypoints"], a["target_px"], a["box"])
         errors.append(e[valid])
         # Fully visible people only, as in the real S11 frames the figure is compared with.
         clean = (np.asarray(a["visible_fraction"]) > 0.95) & (np.asarray(a["truncation"]) == 0)
