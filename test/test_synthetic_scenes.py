@@ -168,3 +168,18 @@ def test_keypoint_error_is_in_box_units_on_the_shared_joints() -> None:
     assert error.shape == (2, len(coco))
     np.testing.assert_allclose(error[0], 0.0, atol=1e-12)
     np.testing.assert_allclose(error[1], 0.1)
+
+
+def test_shards_of_the_first_format_still_read(tmp_path) -> None:
+    """Sets made before the multi-view fields (format 1) must still train."""
+    from ros2_ctxpose.training.synthetic import shards
+
+    person = {
+        name: np.zeros(field.shape if field.shape is not None else (2, 4, 4), field.dtype)
+        for name, field in schema.FIELDS.items()
+    }
+    path = shards.write_shard(tmp_path, 0, [person, person], {"counts": {}})
+    for name in ("instant", "view", "camera_R", "camera_T"):
+        (path / f"{name}.npy").unlink()
+    meta, arrays = shards.read_shard(path)
+    assert meta["people"] == 2 and set(schema.LIFTER_FIELDS) <= set(arrays) and "instant" not in arrays

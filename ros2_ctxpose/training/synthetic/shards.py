@@ -61,10 +61,16 @@ def write_shard(
 
 
 def read_shard(path: Path, mmap: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
-    """``(meta, arrays)`` of one shard; arrays are memory-mapped unless ``mmap=False``."""
+    """``(meta, arrays)`` of one shard; arrays are memory-mapped unless ``mmap=False``. A shard
+    of an older format lacks the fields added since (format 1: instant, view, camera_R, camera_T):
+    they are absent from ``arrays``, so sets made before still train."""
     path = Path(path)
     meta = json.loads((path / "meta.json").read_text())
-    arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None) for name in FIELDS}
+    arrays = {
+        name: np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None)
+        for name in FIELDS
+        if (path / f"{name}.npy").is_file()
+    }
     return meta, arrays
 
 
