@@ -231,6 +231,11 @@ def test_cli_defaults_and_subject_checks() -> None:
             parse_subjects(bad)
     args = cli_main.build_parser().parse_args(["synth", "--out", "x", "--people", "5"])
     assert args.people == 5 and args.subjects == DEFAULT_SUBJECTS and args.seed == 0
+    assert args.views == 1
+    assert cli_main.build_parser().parse_args(["synth", "--out", "x", "--views", "3"]).views == 3
+    for bad in ("0", "5"):
+        with pytest.raises(SystemExit):
+            cli_main.build_parser().parse_args(["synth", "--out", "x", "--views", bad])
 
 
 @pytest.mark.slow
