@@ -26,14 +26,22 @@ CALIBRATION_FRAMES = 300
 
 
 _WORKER: Worker | None = None
+_INIT_ERROR: Exception | None = None
 
 
 def _init_worker(settings: Settings, device: str) -> None:
-    global _WORKER
-    _WORKER = Worker(settings, device)
+    """Load the process's worker. A failure is kept and raised by its first shard: an exception
+    from a pool initializer makes multiprocessing start the process again, forever."""
+    global _WORKER, _INIT_ERROR
+    try:
+        _WORKER = Worker(settings, device)
+    except Exception as e:  # noqa: BLE001 (re-raised in _run_shard)
+        _INIT_ERROR = e
 
 
 def _run_shard(out: str, index: int) -> dict:
+    if _INIT_ERROR is not None:
+        raise _INIT_ERROR
     assert _WORKER is not None
     return _WORKER.shard(Path(out), index)
 
