@@ -298,16 +298,8 @@ def connect(
 
 
 @pytest.fixture(scope="module")
-def ros_context():
-    context = Context()
-    rclpy.init(context=context, args=[])
-    yield context
-    rclpy.shutdown(context=context)
-
-
-@pytest.fixture(scope="module")
-def client(ros_context, node_process):
-    client, executor = connect(ros_context, NAMESPACE, node_process)
+def client(context, node_process):
+    client, executor = connect(context, NAMESPACE, node_process)
     yield client
     executor.shutdown()
     client.node.destroy_node()
@@ -609,14 +601,14 @@ def test_max_input_rate_drops_frames_on_arrival_before_decoding(client: Client, 
 
 
 @pytest.fixture(scope="module")
-def depth_client(ros_context, tmp_path_factory, ros_environment, footage):
+def depth_client(context, tmp_path_factory, ros_environment, footage):
     namespace = f"{NAMESPACE}_depth"
     log_path = tmp_path_factory.mktemp("pose3d_node_depth") / "node.log"
     # A generous wait: on a loaded CI machine the depth callback can run well after the image's.
     # autostart: the plain entry point configures and activates itself, no lifecycle calls.
     process = start_node(log_path, namespace, "use_depth:=true", "depth_wait_s:=1.0", "autostart:=true")
     try:
-        client, executor = connect(ros_context, namespace, (process, log_path), activate=False)
+        client, executor = connect(context, namespace, (process, log_path), activate=False)
         client.depth_pub = client.node.create_publisher(
             Image, "camera/aligned_depth_to_color/image_raw", QoSProfile(depth=2)
         )
@@ -656,26 +648,25 @@ class FloorScene:
 
 
 @pytest.fixture(scope="module")
-def floor_scene(shared_data) -> FloorScene:
+def floor_scene(shared_data, annotations) -> FloorScene:
     import json
 
-    folder = shared_data("data/h36m_s11_walkdog")
-    record = next(r for r in json.loads((folder / "annotations.json").read_text())["images"] if r["frame"] == S11_FRAME)
+    record = next(r for r in annotations("data/h36m_s11_walkdog/annotations.json") if r.frame == S11_FRAME)
     cameras = json.loads(shared_data("data/h36m/cameras.json").read_text())
-    camera = cameras[f"{record['subject']}/{record['camera']}"]
+    camera = cameras[f"{record.subject}/{record.camera_name}"]
     floor_from_camera = np.eye(4)
     floor_from_camera[:3, :3] = camera["R"]
     floor_from_camera[:3, 3] = np.ravel(camera["T"])
-    K = np.asarray(record["K"], dtype=np.float64)
-    k1, k2, k3 = record["dist_k"]
-    p1, p2 = record["dist_p"]
+    K = record.K
+    k1, k2, k3 = record.dist_k
+    p1, p2 = record.dist_p
     info_fields = {
         "k": K.ravel().tolist(),
         "d": [k1, k2, p1, p2, k3],
         "p": np.hstack([K, np.zeros((3, 1))]).ravel().tolist(),
     }
-    pixels = cv2.imread(str(folder / record["file"]))
-    root = np.asarray(record["joints_3d_cam_m"], dtype=np.float64)[0]
+    pixels = cv2.imread(str(record.path))
+    root = record.truth.joints_3d[0]
     return FloorScene(bgr8_message(pixels, Header()), info_fields, floor_from_camera, root)
 
 

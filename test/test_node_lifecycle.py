@@ -19,7 +19,6 @@ pytest.importorskip("tf2_msgs.msg", reason="tf2_msgs is missing: run `bash scrip
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-import rclpy  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from rcl_interfaces.srv import ListParameters  # noqa: E402
 from rclpy.context import Context  # noqa: E402
@@ -63,14 +62,6 @@ def frame() -> np.ndarray:
         assert ok
     cap.release()
     return cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
-
-
-@pytest.fixture(scope="module")
-def context():
-    ctx = Context()
-    rclpy.init(context=ctx, args=[])
-    yield ctx
-    rclpy.shutdown(context=ctx)
 
 
 class Probe:

@@ -30,7 +30,7 @@ from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from ros2_ctxpose.core.camera import CameraModel
+from ros2_ctxpose.core.camera import DEFAULT_FRAME_ID, CameraModel
 from ros2_ctxpose.core.media import demo_video_path
 from ros2_ctxpose.ros.image_codec import bgr8_message
 from ros2_ctxpose.ros.tf_frames import tf_sender
@@ -127,7 +127,7 @@ class DemoPublisher(Node):
             "Stop after this many frames; 0 = never.",
             integer_range=[IntegerRange(from_value=0, to_value=10**9)],
         )
-        self.frame_id = declare("frame_id", "camera_optical_frame", "frame_id of the images.")
+        self.frame_id = declare("frame_id", DEFAULT_FRAME_ID, "frame_id of the images.")
         body_frame = declare(
             "camera_frame",
             "camera_link",
