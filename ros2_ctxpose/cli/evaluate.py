@@ -89,15 +89,13 @@ def _keypoints(result: Any) -> np.ndarray:
     return np.array([p.keypoints_2d for p in result.people]).reshape(-1, 17, 3)
 
 
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1f}"
-
-
 def run(args: argparse.Namespace) -> int:
     from ..core.evaluation import annotation_camera, match_person, pose_errors
     from ..core.joint_sets import JOINT_SETS
     from ..core.media import MediaError, read_image
     from ..core.pipeline import Pose3DPipeline
+    from .fused_rows import FusedViews, print_rows
+    from .fused_rows import fmt_mm as _fmt
 
     try:
         data = json.loads(args.annotations.read_text())
@@ -120,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     per_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
     set_of: dict[str, str] = {}
     skipped = []
+    fused_views = FusedViews()
     for entry in images:
         if not entry.get("joint_names") or not entry.get("joints_3d_cam_m"):
             skipped.append(entry["file"])
@@ -140,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         entry_2d = np.asarray(entry["joints_2d_px"])
         match = match_person(_keypoints(result), entry_2d, mapping)
+        fused_views.add(entry, mapping, result.people, None if match is None else match[0])
         if match is None:
             row["missed"] = True  # a result (counted as not matched), not a failure
             continue
@@ -188,6 +188,9 @@ def run(args: argparse.Namespace) -> int:
                 f"{_fmt(f['root_error_mm']):>9} {_fmt(f['floor_root_error_mm']):>8}"
             )
         print("(the same people without and with the camera's pose above the floor; 'on floor' = placed on it)")
+    fused_summaries = fused_views.summaries()
+    if fused_summaries:
+        print_rows(fused_summaries)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
@@ -195,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
                 {
                     "datasets": summaries,
                     "floor_aware": floor_summaries,
+                    "fused_views": fused_summaries,
                     "images": per_dataset,
                     "joint_sets": {
                         d: {"name": n, "root": JOINT_SETS[n].root_name, "compared": JOINT_SETS[n].compared}
