@@ -11,6 +11,9 @@ Records that carry the camera's extrinsics ``R`` and ``T`` (Human3.6M's conventi
 found in ``--cameras FILE`` (``../shared/data/h36m/cameras.json``), are also run floor-aware
 (``Pose3DPipeline(..., floor_from_camera=)``): the "floor-aware" rows give MPJPE and absolute
 root error of the same people with and without the floor.
+
+Records that carry ``R``, ``T`` and ``instant`` (the views of one instant share it; ``person``
+tells its people apart) are also fused per instant: the "fused views" rows (``fused_rows.py``).
 """
 
 from __future__ import annotations
