@@ -11,6 +11,9 @@ Records that carry the camera's extrinsics ``R`` and ``T`` (Human3.6M's conventi
 found in ``--cameras FILE`` (``../shared/data/h36m/cameras.json``), are also run floor-aware
 (``Pose3DPipeline(..., floor_from_camera=)``): the "floor-aware" rows give MPJPE and absolute
 root error of the same people with and without the floor.
+
+Records that carry ``R``, ``T`` and ``instant`` (the views of one instant share it; ``person``
+tells its people apart) are also fused per instant: the "fused views" rows (``fused_rows.py``).
 """
 
 from __future__ import annotations
@@ -92,16 +95,14 @@ def _keypoints(result: Any) -> np.ndarray:
     return np.array([p.keypoints_2d for p in result.people]).reshape(-1, 17, 3)
 
 
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1f}"
-
-
 def run(args: argparse.Namespace) -> int:
     from ..core.annotations import read_annotations
     from ..core.evaluation import match_person, pose_errors
     from ..core.joint_sets import JOINT_SETS
     from ..core.media import MediaError, read_image
     from ..core.pipeline import Pose3DPipeline
+    from .fused_rows import FusedViews, print_rows
+    from .fused_rows import fmt_mm as _fmt
 
     try:
         data = read_annotations(args.annotations, args.images_root)
@@ -121,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     per_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
     set_of: dict[str, str] = {}
     skipped = []
+    fused_views = FusedViews()
     for entry in data:
         truth = entry.truth
         if truth is None:
@@ -142,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         entry_2d = truth.joints_2d
         match = match_person(_keypoints(result), entry_2d, mapping)
+        fused_views.add(entry, mapping, result.people, None if match is None else match[0])
         if match is None:
             row["missed"] = True  # a result (counted as not matched), not a failure
             continue
@@ -190,6 +193,9 @@ def run(args: argparse.Namespace) -> int:
                 f"{_fmt(f['root_error_mm']):>9} {_fmt(f['floor_root_error_mm']):>8}"
             )
         print("(the same people without and with the camera's pose above the floor; 'on floor' = placed on it)")
+    fused_summaries = fused_views.summaries()
+    if fused_summaries:
+        print_rows(fused_summaries)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
@@ -197,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
                 {
                     "datasets": summaries,
                     "floor_aware": floor_summaries,
+                    "fused_views": fused_summaries,
                     "images": per_dataset,
                     "joint_sets": {
                         d: {"name": n, "root": JOINT_SETS[n].root_name, "compared": JOINT_SETS[n].compared}

@@ -54,6 +54,10 @@ class AnnotatedImage:
     #: Extrinsics as written (Human3.6M convention), checked by ``core.floor.floor_from_extrinsics``.
     R: Any = None
     T: Any = None
+    #: Views of one moment share an ``instant`` (any hashable key); ``person`` tells the people
+    #: of an instant apart (records are one person each).
+    instant: Any = None
+    person: Any = None
 
     @property
     def has_extrinsics(self) -> bool:
@@ -127,6 +131,14 @@ def _optional_int(record: dict[str, Any], key: str, name: str) -> int | None:
         raise ValueError(f"{name}: {key} is not an integer ({value!r})") from None
 
 
+def _optional_key(record: dict[str, Any], key: str) -> str | int | None:
+    """A grouping key (``instant``, ``person``): a string or an integer, as JSON writes them."""
+    value = record.get(key)
+    if value is None or (isinstance(value, (str, int)) and not isinstance(value, bool)):
+        return value
+    raise ValueError(f"{record.get('file', '?')}: {key} must be a string or an integer, got {value!r}")
+
+
 def _optional_str(record: dict[str, Any], key: str) -> str | None:
     value = record.get(key)
     return None if value is None else str(value)
@@ -171,6 +183,8 @@ def _record(raw: Any, index: int, folder: Path, joint_sets: dict[str, tuple[str,
         mocap_row=_optional_int(raw, "mocap_row", name),
         R=raw.get("R"),
         T=raw.get("T"),
+        instant=_optional_key(raw, "instant"),
+        person=_optional_key(raw, "person"),
     )
 
 
