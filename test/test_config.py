@@ -120,6 +120,7 @@ def test_dynamic_settings_are_the_per_frame_ones() -> None:
         "keypoint_threshold",
         "max_people",
         "track_max_age_s",
+        "floor_frame",
         "max_image_pixels",
     } == DYNAMIC
     assert all(FIELDS[name].metadata["dynamic"] == (name in DYNAMIC) for name in FIELDS)

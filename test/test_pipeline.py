@@ -3,6 +3,7 @@ and the pipeline's seams: ``from_config``, ``update``, tracking by time stamps, 
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 
 import cv2
@@ -13,10 +14,17 @@ import torch
 from ros2_ctxpose.core.camera import CameraModel
 from ros2_ctxpose.core.config import DYNAMIC, ConfigError, PipelineConfig
 from ros2_ctxpose.core.detector import Detections, Letterbox
+from ros2_ctxpose.core.floor import NOTE_ASSUMED_INTRINSICS, NOTE_DEPTH_MEASURED
 from ros2_ctxpose.core.lifter import ContextLifter, LifterConfig, load_lifter
 from ros2_ctxpose.core.media import demo_video_path
 from ros2_ctxpose.core.pipeline import Pose3DPipeline
-from ros2_ctxpose.core.results import ROOT_FROM_DEPTH, ROOT_FROM_INTRINSICS, ROOT_SCALE_UNKNOWN, FrameResult
+from ros2_ctxpose.core.results import (
+    ROOT_FROM_DEPTH,
+    ROOT_FROM_FLOOR,
+    ROOT_FROM_INTRINSICS,
+    ROOT_SCALE_UNKNOWN,
+    FrameResult,
+)
 from ros2_ctxpose.core.skeleton import COCO_H36M_SHARED, H36M17, H36M17_BONES
 
 #: Children of the arm and leg bones (upper arm, forearm, thigh, shin).
@@ -232,6 +240,68 @@ def test_images_over_max_image_pixels_are_refused_before_detection() -> None:
     small.update(max_image_pixels=320 * 240)
     assert small(np.zeros((240, 320, 3), np.uint8), CameraModel.from_fov(320, 240, 60.0)).people == []
     assert detector.calls == 1
+
+
+# ------------------------------------------------------------------------------ the floor
+
+
+@pytest.fixture(scope="module")
+def h36m_frame(shared_data) -> tuple[np.ndarray, CameraModel, np.ndarray, np.ndarray]:
+    """A real Human3.6M frame (S8 walking), its calibrated camera, the camera's pose above the
+    floor (cameras.json) and the 3D ground truth (camera frame, metres)."""
+    from ros2_ctxpose.core.evaluation import annotation_camera
+    from ros2_ctxpose.core.floor import floor_from_extrinsics
+
+    images = shared_data("data/images")
+    entry = next(
+        e for e in json.loads((images / "annotations.json").read_text())["images"] if "S8_WalkDog" in e["file"]
+    )
+    found = json.loads(shared_data("data/h36m/cameras.json").read_text())[f"{entry['subject']}/{entry['camera']}"]
+    image = cv2.imread(str(images / entry["file"]))
+    camera = annotation_camera(entry, image.shape[1], image.shape[0])
+    return image, camera, floor_from_extrinsics(found["R"], found["T"]), np.asarray(entry["joints_3d_cam_m"])
+
+
+def test_the_floor_places_a_walker_along_the_same_rays(pipeline: Pose3DPipeline, h36m_frame) -> None:
+    """On the floor the person is rescaled along the viewing rays: the same image, the root on
+    the floor's side, a covariance long along the ray for both placements."""
+    image, camera, floor_from_camera, _ = h36m_frame
+    (plain,) = pipeline(image, camera).people
+    (placed,) = pipeline(image, camera, floor_from_camera=floor_from_camera).people
+    assert (plain.root_source, placed.root_source) == (ROOT_FROM_INTRINSICS, ROOT_FROM_FLOOR)
+    assert placed.placement_note == "" and plain.placement_note == ""
+    np.testing.assert_allclose(placed.joints_uv, plain.joints_uv, atol=1e-6)
+    scale = np.linalg.norm(placed.root) / np.linalg.norm(plain.root)
+    np.testing.assert_allclose(placed.joints_3d, scale * plain.joints_3d, atol=1e-9)
+    for person in (plain, placed):
+        cov = person.root_cov
+        np.testing.assert_allclose(cov, cov.T, atol=1e-15)
+        values, vectors = np.linalg.eigh(cov)
+        assert values[0] > 0 and abs(vectors[:, -1] @ person.root) / np.linalg.norm(person.root) > 0.999
+    assert np.trace(placed.root_cov) < np.trace(plain.root_cov)  # the floor adds information
+
+
+def test_a_bad_floor_pose_is_refused_before_detection() -> None:
+    detector = StubDetector(standing_people(1))
+    stub = Pose3DPipeline(detector, tiny_lifter(), CPU_TORCH)
+    image, camera = np.zeros((480, 640, 3), np.uint8), CameraModel.from_fov(640, 480, 60.0)
+    with pytest.raises(ValueError, match="orthonormal"):
+        stub(image, camera, floor_from_camera=np.diag([2.0, 2.0, 2.0, 1.0]))
+    with pytest.raises(ValueError, match="4x4"):
+        stub(image, camera, floor_from_camera=np.eye(3))
+    assert detector.calls == 0
+
+
+def test_the_floor_needs_calibrated_intrinsics_and_yields_to_depth(pipeline: Pose3DPipeline, h36m_frame) -> None:
+    image, camera, floor_from_camera, _ = h36m_frame
+    assumed = CameraModel.from_fov(image.shape[1], image.shape[0], 60.0)
+    (guess,) = pipeline(image, assumed, floor_from_camera=floor_from_camera).people
+    assert guess.root_source == ROOT_SCALE_UNKNOWN and guess.placement_note == NOTE_ASSUMED_INTRINSICS
+    assert np.isnan(guess.root_cov).all()
+    depth = np.full(image.shape[:2], 5.0, dtype=np.float32)
+    (measured,) = pipeline(image, camera, depth=depth, floor_from_camera=floor_from_camera).people
+    assert measured.root_source == ROOT_FROM_DEPTH and measured.placement_note == NOTE_DEPTH_MEASURED
+    assert np.isfinite(measured.root_cov).all()
 
 
 # ------------------------------------------------------------------------------ from_config and update

@@ -5,6 +5,12 @@ Reads an annotations.json (as in ../shared/data/images: per image ``file``, ``da
 pipeline with each image's own calibration, matches each annotation to the detected person whose
 2D keypoints are closest, and compares the joints that ``core/joint_sets.py`` declares comparable
 (printed per dataset, with the root used). Images without 3D ground truth are skipped.
+
+Records that carry the camera's extrinsics ``R`` and ``T`` (Human3.6M's convention X_cam = R^T
+(X_world - T), metres, world z up with the floor at z = 0), or whose ``subject``/``camera`` is
+found in ``--cameras FILE`` (``../shared/data/h36m/cameras.json``), are also run floor-aware
+(``Pose3DPipeline(..., floor_from_camera=)``): the "floor-aware" rows give MPJPE and absolute
+root error of the same people with and without the floor.
 """
 
 from __future__ import annotations
@@ -36,6 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="folder the image paths are relative to (default: the annotations' folder)",
     )
+    parser.add_argument(
+        "--cameras",
+        type=Path,
+        default=None,
+        help="extrinsics by 'subject/camera' (Human3.6M cameras.json) for records without R and T: "
+        "adds the floor-aware rows",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write per-image and per-dataset figures here")
     add_config_arguments(parser)
     parser.set_defaults(func=run)
@@ -47,6 +60,33 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("mpjpe_mm", "pa_mpjpe_mm", "root_error_mm"):
         out[key] = float(np.mean([r[key] for r in scored])) if scored else None
     return out
+
+
+def _floor_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Means over the people scored both ways (None when no record had a floor)."""
+    both = [r for r in rows if "mpjpe_mm" in r and "floor" in r]
+    if not both:
+        return None
+    out: dict[str, Any] = {"matched": len(both), "on_floor": sum(r["floor"]["root_source"] == "floor" for r in both)}
+    for key in ("mpjpe_mm", "pa_mpjpe_mm", "root_error_mm"):
+        out[key] = float(np.mean([r[key] for r in both]))
+        out[f"floor_{key}"] = float(np.mean([r["floor"][key] for r in both]))
+    return out
+
+
+def _floor_of(entry: dict[str, Any], cameras: dict[str, Any]) -> np.ndarray | None:
+    """The record's ``floor_from_camera``: its own R and T, else ``--cameras`` by subject/camera."""
+    from ..core.floor import floor_from_extrinsics
+
+    if "R" in entry or "T" in entry:
+        return floor_from_extrinsics(entry.get("R"), entry.get("T"))
+    found = cameras.get(f"{entry.get('subject')}/{entry.get('camera')}")
+    return None if found is None else floor_from_extrinsics(found["R"], found["T"])
+
+
+def _keypoints(result: Any) -> np.ndarray:
+    """(N, 17, 3) detected keypoints of a FrameResult's people."""
+    return np.array([p.keypoints_2d for p in result.people]).reshape(-1, 17, 3)
 
 
 def _fmt(v: float | None) -> str:
@@ -68,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
         for name, joints in data.get("joint_sets", {}).items():
             if name in JOINT_SETS and tuple(joints) != JOINT_SETS[name].joints:
                 raise ValueError(f"joint set {name!r} differs from core/joint_sets.py's")
+        cameras = json.loads(args.cameras.read_text()) if args.cameras is not None else {}
+        if not isinstance(cameras, dict):
+            raise ValueError(f"--cameras {args.cameras}: expected a mapping of 'subject/camera' to R and T")
         pipeline = Pose3DPipeline.from_config(config_from_args(args))
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         print(f"ctxpose eval: {exc}", file=sys.stderr)
@@ -88,22 +131,30 @@ def run(args: argparse.Namespace) -> int:
         try:
             image = read_image(root / entry["file"], pipeline.config.max_image_pixels)
             camera = annotation_camera(entry, image.shape[1], image.shape[0])
+            floor = _floor_of(entry, cameras)
             result = pipeline(image, camera)
+            on_floor = pipeline(image, camera, floor_from_camera=floor) if floor is not None else None
         except (OSError, MediaError, ValueError) as exc:
             print(f"ctxpose eval: {entry['file']}: {exc}", file=sys.stderr)
             row["error"] = str(exc)
             continue
-        match = match_person(
-            np.array([p.keypoints_2d for p in result.people]).reshape(-1, 17, 3),
-            np.asarray(entry["joints_2d_px"]),
-            mapping,
-        )
+        entry_2d = np.asarray(entry["joints_2d_px"])
+        match = match_person(_keypoints(result), entry_2d, mapping)
         if match is None:
             row["missed"] = True  # a result (counted as not matched), not a failure
             continue
         person = result.people[match[0]]
-        errors = pose_errors(person.joints_3d, np.asarray(entry["joints_3d_cam_m"]), mapping)
+        gt = np.asarray(entry["joints_3d_cam_m"])
+        errors = pose_errors(person.joints_3d, gt, mapping)
         row.update(match_px=round(match[1], 1), root_source=person.root_source, **asdict(errors))
+        floor_match = None if on_floor is None else match_person(_keypoints(on_floor), entry_2d, mapping)
+        if on_floor is not None and floor_match is not None:
+            placed = on_floor.people[floor_match[0]]
+            row["floor"] = {
+                "root_source": placed.root_source,
+                "placement_note": placed.placement_note,
+                **asdict(pose_errors(placed.joints_3d, gt, mapping)),
+            }
 
     if skipped:
         print(f"skipped {len(skipped)} image(s) without 3D ground truth: {', '.join(skipped)}")
@@ -123,12 +174,27 @@ def run(args: argparse.Namespace) -> int:
             f"{_fmt(s['pa_mpjpe_mm']):>9} {_fmt(s['root_error_mm']):>9}"
         )
     print("(millimetres; MPJPE after aligning the roots; root error = absolute placement error)")
+    floor_summaries = {d: f for d, rows in per_dataset.items() if (f := _floor_summary(rows)) is not None}
+    if floor_summaries:
+        header = (
+            f"{'floor-aware':<24} {'people':>6} {'on floor':>8} {'MPJPE':>8} {'+floor':>8} "
+            f"{'PA-MPJPE':>9} {'+floor':>8} {'root err':>9} {'+floor':>8}"
+        )
+        print("\n" + header + "\n" + "-" * len(header))
+        for d, f in floor_summaries.items():
+            print(
+                f"{d:<24} {f['matched']:>6} {f['on_floor']:>8} {_fmt(f['mpjpe_mm']):>8} "
+                f"{_fmt(f['floor_mpjpe_mm']):>8} {_fmt(f['pa_mpjpe_mm']):>9} {_fmt(f['floor_pa_mpjpe_mm']):>8} "
+                f"{_fmt(f['root_error_mm']):>9} {_fmt(f['floor_root_error_mm']):>8}"
+            )
+        print("(the same people without and with the camera's pose above the floor; 'on floor' = placed on it)")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
             json.dumps(
                 {
                     "datasets": summaries,
+                    "floor_aware": floor_summaries,
                     "images": per_dataset,
                     "joint_sets": {
                         d: {"name": n, "root": JOINT_SETS[n].root_name, "compared": JOINT_SETS[n].compared}

@@ -18,6 +18,8 @@ a ``--fov`` or intrinsics no camera has, and results that cannot be written, e.g
 141 when the reader of stdout went away (``| head``). Without intrinsics a horizontal field of
 view (``--fov``, default 60 degrees, a typical webcam) is assumed and said once on stderr:
 directions are then plausible, distances are not metric (``root_source`` = ``scale_unknown``).
+With ``--camera-pose FILE`` (the camera's pose above the floor) people standing on the floor are
+placed on it (``root_source`` = ``floor``; the others say why not in ``placement_note``).
 A calibration that places people farther than 100 m, or whose distortion folds the image, is
 said once on stderr (``core.camera``).
 
@@ -70,6 +72,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_HFOV_DEG,
         help="horizontal field of view in degrees, assumed without intrinsics",
     )
+    intr.add_argument(
+        "--camera-pose",
+        type=Path,
+        help="the camera's pose above the floor (YAML/JSON: R and T with X_cam = R^T (X_floor - T), "
+        "or a 4x4 floor_from_camera; floor z up, z = 0 the floor; docs/OUTPUT_FORMAT.md): people "
+        "standing on the floor are placed on it",
+    )
     parser.add_argument("--out", type=Path, default=None, help="JSON-lines file (default: stdout)")
     parser.add_argument(
         "--overlay", type=Path, default=None, help="folder for annotated images (2D skeleton, id, distance)"
@@ -111,6 +120,21 @@ class Calibration:
         )
 
 
+def _yaml_mapping(path: Path, flag: str, what: str) -> dict[str, Any]:
+    """The mapping in a YAML (or JSON) file; ValueError naming ``flag`` and the file otherwise."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{flag} {path}: invalid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{flag} {path}: cannot be read ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{flag} {path}: not {what} (expected a mapping)")
+    return data
+
+
 def load_camera_info(path: Path) -> Calibration:
     """The calibration in a ROS camera_info YAML (as written by camera_calibration).
 
@@ -118,16 +142,7 @@ def load_camera_info(path: Path) -> Calibration:
     (absurd or non-finite K or D, an unsupported distortion model: ``CameraModel.from_calibration``
     says which); what would be padded or scaled is said when the first image is read.
     """
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: invalid YAML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"--camera-info {path}: cannot be read ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: not a camera_info YAML (expected a mapping)")
+    data = _yaml_mapping(path, "--camera-info", "a camera_info YAML")
     try:
         calibration = Calibration(
             K=np.asarray(data["camera_matrix"]["data"], dtype=np.float64).reshape(3, 3),
@@ -145,6 +160,27 @@ def load_camera_info(path: Path) -> Calibration:
     except ValueError as exc:
         raise ValueError(f"{path}: unusable calibration: {exc}") from None
     return calibration
+
+
+def load_camera_pose(path: Path) -> np.ndarray:
+    """``floor_from_camera`` (4x4) from a YAML or JSON file with either ``R`` (3x3) and ``T`` (3)
+    in the convention X_cam = R^T (X_floor - T), metres (Human3.6M's cameras.json), or a 4x4
+    ``floor_from_camera``; the floor frame has z up and z = 0 on the floor. ValueError naming the
+    file and the problem otherwise (docs/OUTPUT_FORMAT.md)."""
+    from ..core.floor import check_floor_from_camera, floor_from_extrinsics
+
+    data = _yaml_mapping(path, "--camera-pose", "a camera pose file")
+    has_rt, has_matrix = "R" in data or "T" in data, "floor_from_camera" in data
+    try:
+        if has_rt == has_matrix:
+            raise ValueError("give either R and T, or floor_from_camera (4x4)")
+        if has_matrix:
+            return check_floor_from_camera(data["floor_from_camera"])
+        if "R" not in data or "T" not in data:
+            raise ValueError("give both R (3x3) and T (3 numbers, metres)")
+        return floor_from_extrinsics(data["R"], data["T"])
+    except ValueError as exc:
+        raise ValueError(f"--camera-pose {path}: {exc}") from None
 
 
 class CameraSource:
@@ -352,6 +388,7 @@ def _run(args: argparse.Namespace) -> int:
         try:
             config = config_from_args(args)
             cameras = CameraSource(args)
+            floor_from_camera = load_camera_pose(args.camera_pose) if args.camera_pose else None
             # Output paths are checked first: a typo there must not cost the model loading, and
             # nothing is created before the models are there.
             for path, flag in ((args.out, "--out"), (args.mcap, "--mcap")):
@@ -383,7 +420,9 @@ def _run(args: argparse.Namespace) -> int:
                 if frame.video != current_video:
                     pipeline.reset_tracking()  # ids never repeat across videos either
                     current_video = frame.video
-                result = pipeline(frame.image, cameras(w, h), stamp_s=frame.stamp_s)
+                result = pipeline(
+                    frame.image, cameras(w, h), stamp_s=frame.stamp_s, floor_from_camera=floor_from_camera
+                )
             except ValueError as exc:
                 _say(f"{frame.name}: {exc}")
                 failures += 1

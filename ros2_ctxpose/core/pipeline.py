@@ -23,11 +23,22 @@ from .config import DYNAMIC, FIELDS, ConfigError, PipelineConfig
 from .detector import PoseDetector, create_detector
 from .detector.features import crop_people
 from .duplicates import distinct_people
+from .floor import NOTE_ASSUMED_INTRINSICS, NOTE_DEPTH_MEASURED, Floor, place_on_floor
 from .joint_sets import h36m_confidence
 from .lifter.model import ContextLifter, load_lifter
-from .placement import depth_to_metres, root_from_depth, root_from_reprojection
+from .placement import (
+    across_ray_sd,
+    depth_root_sd,
+    depth_to_metres,
+    person_height_px,
+    root_covariance,
+    root_from_depth,
+    root_from_reprojection,
+    size_prior_sd,
+)
 from .results import (
     ROOT_FROM_DEPTH,
+    ROOT_FROM_FLOOR,
     ROOT_FROM_INTRINSICS,
     ROOT_SCALE_UNKNOWN,
     FrameResult,
@@ -149,6 +160,7 @@ class Pose3DPipeline:
         depth: np.ndarray | None = None,
         depth_scale: float = 1.0,
         stamp_s: float | None = None,
+        floor_from_camera: np.ndarray | None = None,
     ) -> FrameResult:
         """People in ``image`` (H, W, 3 uint8) seen by ``camera``.
 
@@ -159,7 +171,14 @@ class Pose3DPipeline:
         ``depth``: optional depth image aligned with ``image`` (same view; it may have another
         resolution), in raw units times ``depth_scale`` = metres (16UC1 millimetres: 0.001,
         32FC1 metres: 1.0). Raises ``ValueError`` when the image does not match the camera.
+
+        ``floor_from_camera``: optional 4x4 pose of the camera above the floor (X_floor = R X_cam +
+        t; floor z up, z = 0 the floor; the node's TF lookup of ``config.floor_frame``): people
+        standing on their feet are then placed on it (``root_source`` "floor", ``core/floor.py``),
+        the others keep the intrinsics' placement with the reason in ``placement_note``. Raises
+        ``ValueError`` for a matrix that is not a finite rigid transform.
         """
+        floor = Floor.from_matrix(floor_from_camera) if floor_from_camera is not None else None
         t_start = time.perf_counter()
         timings = dict.fromkeys(("preprocess", "detector", "lifter", "placement"), 0.0)
         image = np.asarray(image)
@@ -208,8 +227,9 @@ class Pose3DPipeline:
         timings["lifter"] = _ms(t)
 
         t = time.perf_counter()
-        roots, sources = self._place(pose_rel, keypoints, kp_norm, conf, camera, image.shape[:2], depth, depth_scale)
-        joints = pose_rel + roots[:, None, :]
+        joints, sources, covs, notes = self._place(
+            pose_rel, keypoints, kp_norm, conf, camera, image.shape[:2], depth, depth_scale, floor
+        )
         joints_uv = camera.project(joints)
         joints_conf = h36m_confidence(conf)
         boxes = all_boxes[order]
@@ -226,6 +246,8 @@ class Pose3DPipeline:
                 joints_conf=joints_conf[i],
                 root=joints[i, 0].copy(),
                 root_source=sources[i],
+                root_cov=covs[i],
+                placement_note=notes[i],
             )
             for i in range(len(order))
         ]
@@ -264,20 +286,45 @@ class Pose3DPipeline:
         image_hw: tuple[int, int],
         depth: np.ndarray | None,
         depth_scale: float,
-    ) -> tuple[np.ndarray, list[str]]:
-        """Roots (B, 3) and their sources: depth where it has enough valid pixels, else reprojection."""
-        roots = root_from_reprojection(pose_rel, kp_norm, conf, min_conf=self.config.keypoint_threshold)
+        floor: Floor | None,
+    ) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
+        """Absolute joints (B, 17, 3), root sources, root covariances (B, 3, 3) and placement notes.
+
+        Depth where it has enough valid pixels; else the floor for people standing on it (the
+        skeleton scaled with its distance: ``s * (P + t)`` reprojects as ``P + t`` does); else
+        the reprojection with the lifter's body size. Assumed intrinsics give no covariance.
+        """
+        threshold = self.config.keypoint_threshold
+        roots = root_from_reprojection(pose_rel, kp_norm, conf, min_conf=threshold)
+        B = len(roots)
         fallback = ROOT_SCALE_UNKNOWN if camera.assumed else ROOT_FROM_INTRINSICS
-        sources = [fallback] * len(roots)
+        sources, notes = [fallback] * B, [""] * B
+        scale, scale_sd = np.ones(B), size_prior_sd(person_height_px(keypoints[..., :2], conf, threshold))
+        if floor is not None and camera.assumed:
+            notes = [NOTE_ASSUMED_INTRINSICS] * B
+        elif floor is not None:
+            on_floor = place_on_floor(pose_rel, roots, keypoints, camera, floor, min_conf=threshold)
+            scale, scale_sd, notes = on_floor.scale, on_floor.scale_sd, on_floor.notes
+            sources = [ROOT_FROM_FLOOR if used else s for used, s in zip(on_floor.used, sources)]
+        roots = roots * scale[:, None]
+        joints = scale[:, None, None] * pose_rel + roots[:, None, :]
+        focal = float(camera.K[1, 1])
+        covs = root_covariance(roots, np.linalg.norm(roots, axis=1) * scale_sd, across_ray_sd(roots, focal))
+        if camera.assumed:
+            covs[:] = np.nan  # distances are not metric: unknown
         if depth is None:
-            return roots, sources
+            return joints, sources, covs, notes
         depth_m = depth_to_metres(depth, depth_scale)
         to_depth_px = np.array([depth_m.shape[1] / image_hw[1], depth_m.shape[0] / image_hw[0]])
         d_roots, ok = root_from_depth(
-            pose_rel, keypoints[..., :2] * to_depth_px, kp_norm, conf, depth_m, min_conf=self.config.keypoint_threshold
+            pose_rel, keypoints[..., :2] * to_depth_px, kp_norm, conf, depth_m, min_conf=threshold
         )
-        roots[ok] = d_roots[ok]
-        return roots, [ROOT_FROM_DEPTH if k else s for k, s in zip(ok, sources)]
+        joints[ok] = pose_rel[ok] + d_roots[ok, None, :]
+        covs[ok] = root_covariance(d_roots[ok], depth_root_sd(d_roots[ok]), across_ray_sd(d_roots[ok], focal))
+        for i in np.flatnonzero(ok):
+            sources[i] = ROOT_FROM_DEPTH
+            notes[i] = NOTE_DEPTH_MEASURED if floor is not None else ""
+        return joints, sources, covs, notes
 
 
 def _ms(t0: float) -> float:

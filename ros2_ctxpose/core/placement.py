@@ -16,6 +16,11 @@ joints gives ``t_z`` directly, and the reprojection equations then give ``t_x, t
 body's surface, not the joint centres, so this root sits a few centimetres closer than the true
 one; no body-radius correction is applied because it depends on the joint and the clothing.
 
+Every root also gets a covariance (``root_covariance``), long along its viewing ray: across the
+ray the keypoints pin the root down to centimetres, along it the distance is only as good as the
+body-size prior (``size_prior_sd``), the depth image, or the floor (``core/floor.py``). Fusing
+several views weights them by it.
+
 Everything is batched over people: arrays are ``(B, 17, ...)`` and one ``np.linalg.solve`` call
 serves all of them.
 """
@@ -33,6 +38,23 @@ _H36M_IDX: Final[np.ndarray] = np.array([h for _, h in COCO_H36M_SHARED])
 
 #: Every joint must end up at least this far in front of the camera (metres).
 _MIN_JOINT_DEPTH: Final[float] = 0.1
+
+# The noise model of a placement (standard deviations). Body size: adult heights spread ~4 % and
+# the lifter's skeleton has one average size (the model card: S11 is 3.4 % larger than the
+# training mean), so 6 %.
+BODY_SIZE_SD: Final[float] = 0.06
+#: Keypoint noise of the detector: a constant part (stride-4 heat maps, pixel rounding) and a
+#: part proportional to the person's height in pixels (training/synthetic_2d.py: YOLO11n misses by
+#: 5-15 px on a 276 px tall person, 2-5 %).
+KEYPOINT_SD_PX: Final[float] = 3.0
+KEYPOINT_SD_FRACTION: Final[float] = 0.02
+#: The lifter's error of a joint relative to the root in the image plane (metres): the model
+#: card's detector-like S11 mocap figure (mean 36 mm) as a standard deviation.
+LIFTER_IMAGE_SD_M: Final[float] = 0.04
+#: A depth image's root: joints sit behind the surface it sees (a few cm) plus sensor noise
+#: growing with distance (about 1 % for structured light and stereo at a few metres).
+DEPTH_ROOT_SD_M: Final[float] = 0.05
+DEPTH_ROOT_SD_FRACTION: Final[float] = 0.01
 
 
 def _shared(
@@ -224,3 +246,60 @@ def root_from_depth(
     roots[ok, 2] = tz
     roots[ok, :2] = _xy_given_z(pose[ok], xy[ok], w, tz)
     return roots, ok
+
+
+def keypoint_sd_px(height_px: np.ndarray) -> np.ndarray:
+    """Standard deviation of one keypoint (pixels) of people ``height_px`` tall in the image."""
+    return KEYPOINT_SD_PX + KEYPOINT_SD_FRACTION * np.asarray(height_px, dtype=np.float64)
+
+
+def person_height_px(keypoints_px: np.ndarray, conf: np.ndarray, min_conf: float) -> np.ndarray:
+    """(B,) vertical extent (pixels, at least 1) of each person's keypoints (B, 17, 2) seen with
+    ``min_conf``, or of all finite ones where fewer than two are."""
+    v = np.asarray(keypoints_px, dtype=np.float64)[..., 1]
+    finite = np.isfinite(v)
+    seen = (np.nan_to_num(np.asarray(conf, dtype=np.float64), nan=0.0) >= min_conf) & finite
+    few = seen.sum(axis=1) < 2
+    seen[few] = finite[few]
+    hi = np.where(seen, v, -np.inf).max(axis=1, initial=-np.inf)
+    lo = np.where(seen, v, np.inf).min(axis=1, initial=np.inf)
+    extent = hi - lo
+    return np.where(np.isfinite(extent), np.maximum(extent, 1.0), 1.0)
+
+
+def keypoint_scale_sd(height_px: np.ndarray) -> np.ndarray:
+    """(B,) relative standard deviation the keypoint noise gives the distance of people
+    ``height_px`` tall in the image (their apparent size is only measured this well)."""
+    height_px = np.asarray(height_px, dtype=np.float64)
+    return keypoint_sd_px(height_px) / height_px
+
+
+def size_prior_sd(height_px: np.ndarray, body_size_sd: float = BODY_SIZE_SD) -> np.ndarray:
+    """(B,) relative standard deviation of the distance ``root_from_reprojection`` gives: the
+    spread of body sizes and the keypoint noise relative to the person's height in pixels."""
+    return np.hypot(body_size_sd, keypoint_scale_sd(height_px))
+
+
+def across_ray_sd(roots: np.ndarray, focal_px: float) -> np.ndarray:
+    """(B,) standard deviation (metres) of roots (B, 3) across their viewing ray: the lifter's
+    image-plane error and the keypoints' constant noise at that distance."""
+    distance = np.linalg.norm(np.asarray(roots, dtype=np.float64), axis=-1)
+    return np.sqrt(LIFTER_IMAGE_SD_M**2 + (distance * KEYPOINT_SD_PX / focal_px) ** 2)
+
+
+def depth_root_sd(roots: np.ndarray) -> np.ndarray:
+    """(B,) standard deviation (metres) along the ray of roots placed from a depth image."""
+    distance = np.linalg.norm(np.asarray(roots, dtype=np.float64), axis=-1)
+    return np.hypot(DEPTH_ROOT_SD_M, DEPTH_ROOT_SD_FRACTION * distance)
+
+
+def root_covariance(roots: np.ndarray, along_sd: np.ndarray, across_sd: np.ndarray) -> np.ndarray:
+    """(B, 3, 3) covariances (m^2, camera frame) of roots (B, 3): ``along_sd`` along the viewing
+    ray through each root, ``across_sd`` in the two directions across it (both (B,) metres)."""
+    roots = np.asarray(roots, dtype=np.float64)
+    u = roots / np.maximum(np.linalg.norm(roots, axis=-1, keepdims=True), 1e-12)
+    along = np.einsum("bi,bj->bij", u, u)
+    across = np.eye(3) - along
+    a2 = np.asarray(along_sd, dtype=np.float64)[:, None, None] ** 2
+    c2 = np.asarray(across_sd, dtype=np.float64)[:, None, None] ** 2
+    return a2 * along + c2 * across

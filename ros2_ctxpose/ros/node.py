@@ -88,6 +88,7 @@ from ros2_ctxpose.ros.markers import marker_array
 from ros2_ctxpose.ros.messages import skeleton_array
 from ros2_ctxpose.ros.parameters import RosSettings
 from ros2_ctxpose.ros.tf_frames import frame_transforms, tf_sender
+from ros2_ctxpose.ros.tf_lookup import TransformError, TransformLookup
 
 #: Seconds between repeats of the same warning (bad messages, missing CameraInfo or depth).
 WARN_PERIOD_S = 10.0
@@ -392,7 +393,9 @@ class Pose3DNode(LifecycleNode):
         self._frames = LatestFrame()
         self._frames.close()
         self._worker: threading.Thread | None = None
-        self._subscriptions: list[Any] = []
+        # Not rclpy's own ``_subscriptions`` (which also holds /clock for use_sim_time and TF).
+        self._camera_subscriptions: list[Any] = []
+        self._tf: TransformLookup | None = None
         self._publishers_made: list[Any] = []
         self._recorder = None
         self._rate = RateLimiter()
@@ -426,6 +429,8 @@ class Pose3DNode(LifecycleNode):
             self.pipeline = None
             self.get_logger().error(f"configure failed: cannot load the pipeline: {type(exc).__name__}: {exc}")
             return TransitionCallbackReturn.FAILURE
+        if self.config.floor_frame:
+            self._listen_to_tf()
         detector = self.pipeline.detector
         self.device = f"{detector.device} ({detector.backend} {detector.precision})"
         if self.ros.record_mcap:
@@ -531,19 +536,19 @@ class Pose3DNode(LifecycleNode):
             self.get_logger().info("this RMW does not report lost messages: messages_lost stays n/a", once=True)
             frames = self.create_subscription(image_type, image_topic, self._on_image, IMAGE_QOS, **image)
         self._gate.frames = frames
-        self._subscriptions.append(frames)
-        self._subscriptions.append(
+        self._camera_subscriptions.append(frames)
+        self._camera_subscriptions.append(
             self.create_subscription(CameraInfo, CAMERA_INFO, self._on_camera_info, SENSOR_QOS, **options)
         )
         if self.ros.use_depth:
-            self._subscriptions.append(
+            self._camera_subscriptions.append(
                 self.create_subscription(Image, DEPTH, self._on_depth, SENSOR_QOS, raw=True, **options)
             )
 
     def _stop_processing(self) -> None:
-        for sub in self._subscriptions:
+        for sub in self._camera_subscriptions:
             self.destroy_subscription(sub)
-        self._subscriptions = []
+        self._camera_subscriptions = []
         if self._gate is not None:
             self._gate.stop()
         self._frames.close()
@@ -564,6 +569,9 @@ class Pose3DNode(LifecycleNode):
                 recorder.close()
             except Exception as exc:  # noqa: BLE001 - a failing close must not stop the cleanup
                 self.get_logger().error(f"closing {self.ros.record_mcap!r} failed: {type(exc).__name__}: {exc}")
+        tf, self._tf = self._tf, None
+        if tf is not None:
+            tf.destroy()
         if self.pipeline is not None:
             device = str(self.pipeline.device)
             self.pipeline = None
@@ -615,6 +623,8 @@ class Pose3DNode(LifecycleNode):
                 self.config = self.config.replace(**pipeline_changes)
         if ros_changes:
             self.ros = dataclasses.replace(self.ros, **ros_changes)
+        if self.config.floor_frame and self.pipeline is not None:
+            self._listen_to_tf()  # before the next frame needs it, so that it has arrived by then
 
     def _publish_diagnostics(self) -> None:
         window = self.stats.take_window()
@@ -657,6 +667,8 @@ class Pose3DNode(LifecycleNode):
                 # Let the next frames in a little before this one is expected to be done.
                 due = started + self._rate.wait_s(started, self.ros.max_input_rate_hz)
                 gate.open_at(max(started + cycle_s - self._window_s(cycle_s), due))
+            if self.ros.processing_delay_s > 0.0 and frames.wait_closed(self.ros.processing_delay_s):
+                break  # deactivated while holding the frame
             try:
                 self._process(msg, arrived)
             except image_codec.ImageDecodeError as exc:
@@ -704,9 +716,21 @@ class Pose3DNode(LifecycleNode):
         camera = self._camera(width, height, s)
         depth, depth_scale = self._paired_depth(msg.header.stamp, s) if s.use_depth else (None, 1.0)
 
+        floor_from_camera, floor_note = self._floor_pose(header.frame_id, msg.header.stamp)
+
         stamp_s = arrived if _is_zero(msg.header.stamp) else RosTime.from_msg(msg.header.stamp).nanoseconds * 1e-9
-        result = pipeline(image, camera, bgr=True, depth=depth, depth_scale=depth_scale, stamp_s=stamp_s)
+        result = pipeline(
+            image,
+            camera,
+            bgr=True,
+            depth=depth,
+            depth_scale=depth_scale,
+            stamp_s=stamp_s,
+            floor_from_camera=floor_from_camera,
+        )
         people = result.people
+        for person in people:
+            person.placement_note = person.placement_note or floor_note
 
         latency = self._latency(msg.header.stamp, arrived)
         skeletons = skeleton_array(header, people, latency.to_msg())
@@ -730,6 +754,29 @@ class Pose3DNode(LifecycleNode):
                     throttle_duration_sec=WARN_PERIOD_S,
                 )
         self.stats.processed(latency.nanoseconds * 1e-9, result.timings_ms.get("total", float("nan")), len(people))
+
+    def _floor_pose(self, camera_frame: str, stamp: Time) -> tuple[np.ndarray | None, str]:
+        """``floor_from_camera`` from TF at the image's stamp when ``floor_frame`` is set, else
+        None; when the lookup fails, None and the note every person then carries (and a throttled
+        warning): people are placed from the image alone, the node keeps running."""
+        floor = self.pipeline.config.floor_frame if self.pipeline is not None else ""
+        if not floor:
+            return None, ""
+        try:
+            return self._listen_to_tf().lookup(floor, camera_frame, stamp, self.ros.tf_timeout_s), ""
+        except TransformError as exc:
+            self.get_logger().warning(
+                f"no transform from {camera_frame!r} to floor_frame {floor!r} at the image stamp ({exc}): "
+                "placing people from the image alone",
+                throttle_duration_sec=WARN_PERIOD_S,
+            )
+            return None, f"floor not used: no transform from {camera_frame} to {floor} at the image stamp"
+
+    def _listen_to_tf(self) -> TransformLookup:
+        """The TF listener, started when floor_frame is first set (configure or a parameter change)."""
+        if self._tf is None:
+            self._tf = TransformLookup(self)
+        return self._tf
 
     def _latency(self, stamp: Time, arrived: float) -> Duration:
         """Now minus the image stamp; from the arrival time when the camera leaves stamps at zero."""

@@ -99,6 +99,20 @@ class RosSettings:
         dynamic=True,
         range=(10.0, 170.0),
     )
+    tf_timeout_s: float = setting(
+        0.05,
+        "With floor_frame set: how long a frame waits for the camera's transform to the floor at its "
+        "stamp to arrive in TF before it is placed from the image alone.",
+        dynamic=True,
+        range=(0.0, 1.0),
+    )
+    processing_delay_s: float = setting(
+        0.0,
+        "For tests and benchmarks only: hold every frame this much longer before processing it, as a "
+        "slower model would, so that behaviour under overload can be checked on any machine; 0 = off.",
+        dynamic=True,
+        range=(0.0, 10.0),
+    )
     record_mcap: str = setting(
         "",
         "Also write every published result to this MCAP file (Foxglove opens it: "
