@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -129,16 +130,26 @@ def test_a_build_that_cannot_run_the_suite_fails_its_test_with_the_reason() -> N
     assert result.returncode != 0 and "built with BUILD_TESTING=OFF" in result.stderr
 
 
-def test_backend_auto_on_a_cpu_without_openvino_says_it_falls_back_to_torch(monkeypatch, caplog) -> None:
+def test_backend_auto_on_a_cpu_without_openvino_says_it_falls_back_to_torch(monkeypatch) -> None:
     """The system-ROS route used to lack OpenVINO silently: backend=auto then ran torch, 2.3x slower."""
     from ros2_ctxpose.core.detector import factory
 
-    monkeypatch.setattr(factory, "openvino_available", lambda: False)
-    with caplog.at_level("WARNING", logger=factory.__name__):
+    # A handler of its own on the module's logger: launch (imported by other tests in the same
+    # session) replaces logging's logger class, and caplog's root handler then sees nothing.
+    logger = logging.getLogger(factory.__name__)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    monkeypatch.setattr(logger, "level", logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        monkeypatch.setattr(factory, "openvino_available", lambda: False)
         assert factory.choose_backend("auto", "cpu") == "torch"
-    assert "openvino is not installed" in caplog.text and factory.OPENVINO_INSTALL_HINT in caplog.text
-    caplog.clear()
-    monkeypatch.setattr(factory, "openvino_available", lambda: True)
-    with caplog.at_level("WARNING", logger=factory.__name__):
+        (warning,) = [r.getMessage() for r in records]
+        assert "openvino is not installed" in warning and factory.OPENVINO_INSTALL_HINT in warning
+        records.clear()
+        monkeypatch.setattr(factory, "openvino_available", lambda: True)
         assert factory.choose_backend("auto", "cpu") == "openvino"
-    assert caplog.text == ""
+        assert records == []
+    finally:
+        logger.removeHandler(handler)
