@@ -9,13 +9,18 @@ Arguments (``ros2 launch ros2_ctxpose pose3d.launch.py -s`` lists them):
 
 - ``camera``: ``none`` (default: an external camera already publishes), ``demo`` (demo_publisher
   plays Sports2D's two-person clip), ``v4l2`` (v4l2_camera's v4l2_camera_node), ``usb_cam``
-  (usb_cam_node_exe), ``realsense`` (realsense2_camera_node, colour + depth aligned to it).
+  (usb_cam_node_exe), ``realsense`` (realsense2_camera_node, colour + depth aligned to it; the
+  node then places people with the depth, ``use_depth: true``).
   The driver runs in ``<namespace>/<camera_namespace>`` and publishes ``image_raw`` and
-  ``camera_info`` there, as these drivers do. ``demo:=true`` is ``camera:=demo``.
+  ``camera_info`` there, as these drivers do. ``demo:=true`` is ``camera:=demo``. v4l2 and
+  usb_cam stamp their images ``camera_optical_frame``, and tf2_ros's static_transform_publisher
+  publishes ``camera_link`` -> ``camera_optical_frame`` (REP 103/105), as demo_publisher does;
+  realsense2_camera publishes its own frames.
 - ``image``, ``camera_info``, ``depth``: what the node's fixed inputs are remapped to (relative
   names resolve in ``namespace``); empty = the chosen camera's topics
   (``<camera_namespace>/image_raw``, ...). ``image_transport: compressed`` subscribes to
-  ``<image>/compressed``, as image_transport does.
+  ``<image>/compressed``, as image_transport does. The former ``image_topic`` and
+  ``camera_info_topic`` stop the launch with the new name (ros2 launch would ignore them).
 - ``namespace`` of every node; ``camera_namespace`` (``camera``); ``video_device`` for v4l2/usb_cam.
 - ``params_file``: pose3d_node's parameters (default: the package's config/pose3d.yaml). The file
   wins: ``device`` and ``use_sim_time`` are passed only when given (their default "" means "not
@@ -32,6 +37,7 @@ or any process exits, the whole launch shuts down instead of leaving a camera ru
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 
@@ -60,6 +66,15 @@ DRIVERS = {
         "apt install ros-$ROS_DISTRO-realsense2-camera",
     ),
 }
+#: The parameter naming the frame each driver stamps its images with, for drivers that publish no
+#: TF of their own (the launch publishes camera_link -> CAMERA_OPTICAL_FRAME for them).
+FRAME_ID_PARAMETER = {"v4l2": "camera_frame_id", "usb_cam": "frame_id"}
+#: The frames of demo_publisher's defaults, so RViz's fixed frame (config/pose3d.rviz) fits every camera.
+CAMERA_BODY_FRAME, CAMERA_OPTICAL_FRAME = "camera_link", "camera_optical_frame"
+STATIC_TF = ("tf2_ros", "static_transform_publisher", "apt install ros-$ROS_DISTRO-tf2-ros")
+#: Launch arguments that were renamed: ros2 launch accepts any name:=value, so without this check
+#: an old command line would run with the default topics and say nothing.
+RENAMED_ARGUMENTS = {"image_topic": "image", "camera_info_topic": "camera_info"}
 #: Topics of each driver relative to its namespace: (image, camera_info, aligned depth).
 DRIVER_TOPICS = {
     "realsense": ("camera/color/image_raw", "camera/color/camera_info", "camera/aligned_depth_to_color/image_raw"),
@@ -177,6 +192,14 @@ def bringup(context: LaunchContext) -> list:
     namespace, camera_ns = value("namespace"), value("camera_namespace")
     rviz, autostart = _flag(context, "rviz") == "true", _flag(context, "autostart") == "true"
 
+    renamed = [
+        f"{old}:= is no longer an argument, use {new}:="
+        for old, new in RENAMED_ARGUMENTS.items()
+        if old in context.launch_configurations
+    ]
+    if renamed:
+        raise LaunchSetupError("; ".join(renamed) + ". Nothing was started.")
+
     missing = []
     if rviz and not executable_found("rviz2", "rviz2"):
         missing.append(
@@ -190,6 +213,11 @@ def bringup(context: LaunchContext) -> list:
                 f"camera:={camera} needs {package}'s {executable}, which is not installed"
                 + (f" ({install})" if install else "")
             )
+    if camera in FRAME_ID_PARAMETER and not executable_found(*STATIC_TF[:2]):
+        missing.append(
+            f"camera:={camera} needs tf2_ros's static_transform_publisher for its camera_link frame, which is "
+            f"not installed ({STATIC_TF[2]})"
+        )
     if value("params_file") and not os.path.isfile(value("params_file")):
         missing.append(f"params_file:={value('params_file')} is not a file")
     if missing:
@@ -202,6 +230,8 @@ def bringup(context: LaunchContext) -> list:
     params: list = [params_file, *common]
     if value("device"):
         params.append({"device": value("device")})
+    if camera == "realsense":
+        params.append({"use_depth": True})
 
     image, info, depth = DRIVER_TOPICS.get(camera, DEFAULT_TOPICS)
     remappings = [
@@ -224,8 +254,10 @@ def bringup(context: LaunchContext) -> list:
     if camera in DRIVERS:
         package, executable, name, _ = DRIVERS[camera]
         driver_params: list = list(common)
-        if camera in ("v4l2", "usb_cam"):
-            driver_params.append({"video_device": value("video_device")})
+        if camera in FRAME_ID_PARAMETER:
+            driver_params.append(
+                {"video_device": value("video_device"), FRAME_ID_PARAMETER[camera]: CAMERA_OPTICAL_FRAME}
+            )
         elif camera == "realsense":
             driver_params.append({"align_depth.enable": True})
         driver_ns = camera_ns if camera_ns.startswith("/") else _join(namespace, camera_ns)
@@ -239,6 +271,9 @@ def bringup(context: LaunchContext) -> list:
             emulate_tty=True,
         )
         actions += [driver, _shutdown_on_exit(driver)]
+        if camera in FRAME_ID_PARAMETER:
+            optical_frame = _optical_frame_publisher(driver_ns, common)
+            actions += [optical_frame, _shutdown_on_exit(optical_frame)]
     if rviz:
         config = os.path.join(share, "config", "pose3d.rviz")
         viewer = Node(
@@ -251,6 +286,22 @@ def bringup(context: LaunchContext) -> list:
         )
         actions += [viewer, _shutdown_on_exit(viewer)]
     return actions
+
+
+def _optical_frame_publisher(namespace: str, common: list) -> Node:
+    """camera_link -> camera_optical_frame on /tf_static (REP 103: the optical frame has z forward,
+    x right, y down under a body frame with x forward, z up): roll and yaw of -90 degrees."""
+    quarter_turn = str(-math.pi / 2)
+    return Node(
+        package=STATIC_TF[0],
+        executable=STATIC_TF[1],
+        name="camera_optical_frame_publisher",
+        namespace=namespace,
+        arguments=["--roll", quarter_turn, "--yaw", quarter_turn]
+        + ["--frame-id", CAMERA_BODY_FRAME, "--child-frame-id", CAMERA_OPTICAL_FRAME],
+        parameters=list(common),
+        output="screen",
+    )
 
 
 def _lifecycle(pose3d: LifecycleNode, autostart: bool, name: str = "pose3d_node") -> list:

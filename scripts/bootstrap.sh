@@ -68,6 +68,12 @@ system_mode_requirements() {
   pinned torch
   pinned tqdm
   pinned pytest
+  # Neither is in a ROS 2 distribution: without OpenVINO backend=auto runs torch on the CPU (2.3x
+  # slower), without mcap there is no recording (ctxpose infer --mcap, the node's record_mcap).
+  pinned openvino
+  pinned openvino-telemetry
+  pinned mcap
+  pinned mcap-ros2-support
   python3 -c "import cv2" 2> /dev/null || pinned opencv-python-headless
   python3 -c "import numpy" 2> /dev/null || pinned numpy
   if ! command -v colcon > /dev/null; then
@@ -127,9 +133,10 @@ build_inputs_hash() {
 
 colcon_build() {
   local mode="$1" need_tf2="$2" key log="$ROOT/log/bootstrap-colcon.log"
+  # BUILD_TESTING=ON (CMake caches it): `colcon test` on this build runs the suite (CMakeLists.txt).
   local -a args=(build --symlink-install --event-handlers console_direct- console_stderr-
-                 --cmake-args -DBUILD_TESTING=OFF "-DPython3_EXECUTABLE=$VENV/bin/python")
-  key="$mode tf2_fallback=$need_tf2 $(build_inputs_hash)"
+                 --cmake-args -DBUILD_TESTING=ON "-DPython3_EXECUTABLE=$VENV/bin/python")
+  key="$mode tf2_fallback=$need_tf2 ${args[*]} $(build_inputs_hash)"
   if stamp_matches colcon "$key" && [[ -f "$ROOT/install/setup.bash" ]]; then
     return
   fi

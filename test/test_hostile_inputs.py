@@ -313,3 +313,51 @@ def test_cli_reports_every_bad_input_and_keeps_going(tmp_path: Path, weights_ava
     assert all(line["people"] == [] for line in errors)
     for name in ("b_cut.jpg", "c_bomb.png", "d_dangling.jpg", "e_cut.mp4"):
         assert name in done.stderr  # and on stderr, as the CLI reports every bad input
+
+
+def test_results_that_cannot_be_written_are_one_line_and_exit_2(tmp_path: Path, weights_available: None) -> None:
+    """Issue: `--out /dev/full` (a full disk) ended in a traceback; so did stdout on a full device."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    cv2.imwrite(str(tmp_path / "a.png"), _picture())
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    infer = f"{sys.executable} -m ros2_ctxpose.cli.main infer {tmp_path / 'a.png'} --device cpu"
+    for command, where in ((f"{infer} --out /dev/full", "--out /dev/full"), (f"{infer} > /dev/full", "stdout")):
+        done = subprocess.run(["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+        # The only other line is the assumed field of view, said before the first result.
+        failures = [line for line in done.stderr.splitlines() if "field of view" not in line]
+        assert failures == [f"ctxpose infer: {where}: cannot be written (No space left on device)"], done.stderr
+
+
+class _RunsCode:
+    """Pickled as a call of os.system: what a hostile .pt file carries."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("command", ["train --resume", "train --init", "eval-h36m --weights"])
+def test_hostile_weights_and_checkpoints_are_refused_in_one_line(tmp_path: Path, command: str) -> None:
+    """Issue: `ctxpose train --resume`, `train --init` and `eval-h36m` met a file that would run code
+    on loading (weights_only=True refuses it) with a traceback instead of a clear error."""
+    import torch
+
+    marker = tmp_path / "code_ran"
+    hostile = tmp_path / "runs" / "last.pt"
+    hostile.parent.mkdir()
+    torch.save({"model": _RunsCode(marker), "step": 1}, hostile)
+    argv = {
+        "train --resume": ["train", "--out", str(hostile.parent), "--resume"],
+        "train --init": ["train", "--out", str(tmp_path / "new"), "--init", str(hostile)],
+        "eval-h36m --weights": ["eval-h36m", "--weights", str(hostile)],
+    }[command]
+    done = _cli(*argv, timeout=300)
+    assert done.returncode == 2, done.stderr[-3000:]
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and str(hostile) in err[0] and "refused" in err[0], done.stderr[-3000:]
+    assert err[0].startswith(f"ctxpose {argv[0]}: ")
+    assert not marker.exists(), "the file's code ran"

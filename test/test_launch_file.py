@@ -192,13 +192,13 @@ def test_camera_bringup_remaps_the_node_onto_the_driver(
         evaluate(
             launch_module,
             monkeypatch,
-            installed=(package,),
+            installed=(package, "tf2_ros"),
             camera=camera,
             namespace="robot1",
             video_device="/dev/video4",
         )
     )
-    assert set(started) == {"pose3d_node", driver}
+    assert set(started) - {"static_transform_publisher"} == {"pose3d_node", driver}
     node, camera_node = expanded(started["pose3d_node"]), expanded(started[driver])
     assert node["namespace"] == "/robot1" and camera_node["namespace"] == "/robot1/camera"
     assert node["remaps"]["image"] == image and node["remaps"]["depth"] == depth
@@ -208,6 +208,67 @@ def test_camera_bringup_remaps_the_node_onto_the_driver(
         assert camera_node["params"]["video_device"] == "/dev/video4"
     if camera == "realsense":
         assert camera_node["params"]["align_depth.enable"] is True
+
+
+def test_realsense_places_people_with_its_aligned_depth(launch_module, monkeypatch) -> None:
+    """Issue: camera:=realsense started colour + aligned depth but never set use_depth."""
+    realsense = nodes(evaluate(launch_module, monkeypatch, installed=("realsense2_camera",), camera="realsense"))
+    assert expanded(realsense["pose3d_node"])["params"]["use_depth"] is True
+    for camera, package in (("demo", "ros2_ctxpose"), ("v4l2", "v4l2_camera"), ("none", "")):
+        others = nodes(evaluate(launch_module, monkeypatch, installed=(package, "tf2_ros"), camera=camera))
+        assert expanded(others["pose3d_node"])["params"]["use_depth"] is False, f"camera:={camera} has no depth"
+
+
+@pytest.mark.parametrize("camera,frame_parameter", [("v4l2", "camera_frame_id"), ("usb_cam", "frame_id")])
+def test_v4l2_and_usb_cam_stamp_an_optical_frame_under_camera_link(
+    launch_module, monkeypatch, camera: str, frame_parameter: str
+) -> None:
+    """Issue: these drivers got no frame id and no TF, so RViz/Foxglove had no camera_link. Now the
+    driver stamps camera_optical_frame and a static transform puts it under camera_link with the
+    same rotation as demo_publisher's (REP 103)."""
+    from transforms3d.euler import euler2quat
+
+    from ros2_ctxpose.ros.demo_publisher import optical_frame_transform
+
+    package, executable = launch_module.DRIVERS[camera][:2]
+    started = nodes(
+        evaluate(launch_module, monkeypatch, installed=(package, "tf2_ros"), camera=camera, namespace="robot1")
+    )
+    assert expanded(started[executable])["params"][frame_parameter] == "camera_optical_frame"
+    publisher = started["static_transform_publisher"]
+    assert publisher.node_package == "tf2_ros"
+    assert expanded(publisher)["namespace"] == "/robot1/camera"
+    arguments = publisher._Node__arguments  # what the launch file passed (launch_ros keeps it private)
+    named = dict(zip(arguments[::2], arguments[1::2]))
+    assert named["--frame-id"] == "camera_link" and named["--child-frame-id"] == "camera_optical_frame"
+    w, x, y, z = euler2quat(*(float(named.get(f"--{angle}", 0.0)) for angle in ("roll", "pitch", "yaw")), "sxyz")
+    demo = optical_frame_transform("camera_link", "camera_optical_frame", None).transform.rotation
+    assert [x, y, z, w] == pytest.approx([demo.x, demo.y, demo.z, demo.w], abs=1e-9)
+    assert not {"--x", "--y", "--z"} & set(named), "the optical frame sits at camera_link's origin"
+
+
+def test_v4l2_without_tf2_ros_starts_nothing(launch_module, monkeypatch) -> None:
+    if launch_module.package_prefix("tf2_ros") is not None:
+        pytest.skip("tf2_ros is installed here")
+    with pytest.raises(launch_module.LaunchSetupError, match="tf2_ros.*Nothing was started"):
+        evaluate(launch_module, monkeypatch, installed=("v4l2_camera",), camera="v4l2")
+
+
+@pytest.mark.parametrize("old,new", [("image_topic", "image"), ("camera_info_topic", "camera_info")])
+def test_the_former_topic_arguments_are_refused_by_their_new_name(
+    launch_module, monkeypatch, old: str, new: str
+) -> None:
+    """Issue: `image_topic:=/front/image` was silently ignored (ros2 launch accepts any name:=value),
+    so the node listened on the default topic and nothing said why."""
+    real = launch_module.bringup
+    # An undeclared argument reaches the launch configurations as it does from the command line.
+    monkeypatch.setattr(
+        launch_module,
+        "bringup",
+        lambda context: (context.launch_configurations.__setitem__(old, "/front/x"), real(context))[1],
+    )
+    with pytest.raises(launch_module.LaunchSetupError, match=f"{old}:= is no longer an argument, use {new}:="):
+        evaluate(launch_module, monkeypatch)
 
 
 def test_demo_true_is_camera_demo(launch_module, monkeypatch) -> None:

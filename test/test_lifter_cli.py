@@ -146,7 +146,7 @@ def fake_renders(root: Path, people: int = 40, seed: int = 0) -> Path:
     }
     rows = []
     for _ in range(people):
-        row = {name: np.zeros(crop_shapes.get(name, shape), dtype) for name, (dtype, shape) in FIELDS.items()}
+        row = {name: np.zeros(crop_shapes.get(name, f.shape), f.dtype) for name, f in FIELDS.items()}
         row.update({name: g.standard_normal(shape).astype(np.float16) for name, shape in crop_shapes.items()})
         row["keypoints_norm"] = (g.standard_normal((17, 2)) * 0.1).astype(np.float32)
         row["keypoints"] = np.concatenate([g.standard_normal((17, 2)), g.uniform(0.5, 1, (17, 1))], 1)

@@ -33,8 +33,10 @@ def two_people():  # noqa: ANN201  (the message class exists only once the messa
             joint_v=[200.0 + 3 * j + k for j in range(len(H36M17))],
             joint_confidence=[0.5 + 0.015625 * j for j in range(len(H36M17))],
             root_position=joints[0],
-            root_source=(Skeleton3D.ROOT_FROM_INTRINSICS, Skeleton3D.ROOT_FROM_DEPTH)[k],
+            root_source=(Skeleton3D.ROOT_FROM_INTRINSICS, Skeleton3D.ROOT_FROM_FLOOR)[k],
             keypoints_2d=[1.0 + 0.5 * i + k for i in range(3 * len(COCO17))],
+            root_covariance=[0.01 * (i + 1) + k for i in range(9)],
+            placement_note=("floor not used: feet not visible", "from the floor")[k],
         )
 
     return Skeleton3DArray(
@@ -69,5 +71,5 @@ def test_skeleton_array_crosses_dds_between_processes_intact(tmp_path: Path) -> 
     assert got.keys() == sent.keys()
     assert {path: got[path] for path in sent if got[path] != sent[path]} == {}
     # Spot checks that do not go through the builder: the people and their root sources survived.
-    assert [s.root_source for s in received.skeletons] == [Skeleton3D.ROOT_FROM_INTRINSICS, Skeleton3D.ROOT_FROM_DEPTH]
+    assert [s.root_source for s in received.skeletons] == [Skeleton3D.ROOT_FROM_INTRINSICS, Skeleton3D.ROOT_FROM_FLOOR]
     assert received.skeletons[1].keypoints_2d[-1] == pytest.approx(1.0 + 0.5 * 50 + 1)

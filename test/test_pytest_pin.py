@@ -68,7 +68,11 @@ def pytest_pycollect_makemodule(path, parent):
 '''
 
 
-def test_a_session_with_a_legacy_launch_testing_plugin_still_runs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("addopts", ["", "-m unit"])
+def test_a_session_with_a_legacy_launch_testing_plugin_still_runs(tmp_path: Path, monkeypatch, addopts: str) -> None:
+    """Also with PYTEST_ADDOPTS selecting markers in the outer session (e.g. the fast loop's
+    ``-m unit``): the inner session is a fresh one and must not inherit that selection."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", addopts)
     pin = system_route_pytest_pin().split("==")[1]
     if pytest.__version__ != pin:
         pytest.skip(f"this environment has pytest {pytest.__version__}, not the pinned {pin}: run scripts/bootstrap.sh")
@@ -82,7 +86,8 @@ def test_a_session_with_a_legacy_launch_testing_plugin_still_runs(tmp_path: Path
     (dist / "entry_points.txt").write_text("[pytest11]\nlegacy_launch_testing_standin = fake_launch_testing.hooks\n")
     (tmp_path / "test_sample.py").write_text("def test_sample():\n    assert True\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
-    env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    for outer_setting in ("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTEST_ADDOPTS"):
+        env.pop(outer_setting, None)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_sample.py"],
         cwd=tmp_path,

@@ -13,12 +13,15 @@ frames); for still images the id is the person's index in that image. A file tha
 (missing, a dangling link, damaged, truncated, larger than ``--max-image-pixels`` declares, a
 video that ends before the frames its container declares) gets ``{"file": ..., "error": "...",
 "people": []}`` and the run goes on; the exit code is 1 when any input failed, 2 for bad
-arguments (including an unusable ``--out``, ``--overlay`` or ``--record-mcap`` path, weights or device),
+arguments (including an unusable ``--out``, ``--overlay`` or ``--record-mcap`` path, weights or device,
+an ``--assumed-hfov-deg`` or intrinsics no camera has, and results that cannot be written, e.g. a full disk),
 141 when the reader of stdout went away (``| head``). Without intrinsics a horizontal field of
 view (``--assumed-hfov-deg``, default 60 degrees, a typical webcam) is assumed and said once on stderr:
 directions are then plausible, distances are not metric (``root_source`` = ``scale_unknown``).
 With ``--camera-pose FILE`` (the camera's pose above the floor) people standing on the floor are
 placed on it (``root_source`` = ``floor``; the others say why not in ``placement_note``).
+A calibration that places people farther than 100 m, or whose distortion folds the image, is
+said once on stderr (``core.camera``).
 
 ``--record-mcap FILE`` also records the results as ROS 2 messages in an MCAP file for Foxglove (3D
 skeletons, TF frames, the overlay image; ``output/recording.py``, ``config/foxglove_layout.json``).
@@ -27,6 +30,7 @@ skeletons, TF frames, the overlay image; ``output/recording.py``, ``config/foxgl
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -37,7 +41,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..core.camera import DEFAULT_FRAME_ID, DEFAULT_HFOV_DEG, CameraModel
+from ..core.camera import DEFAULT_FRAME_ID, DEFAULT_HFOV_DEG, CameraModel, check_hfov, implausible_distance
 from .config_args import add_config_arguments, add_deprecated_alias, config_from_args
 
 #: Time between still images in an MCAP recording (they have no time stamps of their own).
@@ -188,11 +192,27 @@ class CameraSource:
         if all(v is not None for v in given) and args.camera_info is not None:
             raise ValueError("give either --fx/--fy/--cx/--cy or --camera-info, not both")
         self.intrinsics = given if all(v is not None for v in given) else None
+        if self.intrinsics is not None and not all(math.isfinite(v) for v in given):
+            raise ValueError(f"--fx --fy --cx --cy must be finite numbers, got {given}")
         if self.intrinsics is not None and not (given[0] > 0 and given[1] > 0):
             raise ValueError(f"--fx and --fy must be > 0, got {given[0]} and {given[1]}")
+        try:
+            check_hfov(args.assumed_hfov_deg)
+        except ValueError as exc:
+            raise ValueError(f"--assumed-hfov-deg: {exc}") from None
         self.calibration = load_camera_info(args.camera_info) if args.camera_info else None
         self.fov = args.assumed_hfov_deg
         self._said: set[str] = set()
+        self._distance_checked = False
+
+    def check_distances(self, frame_name: str, roots_m: list[np.ndarray]) -> None:
+        """Say once when people are placed implausibly far (the calibration is the likely cause)."""
+        warning = (
+            None if self._distance_checked or not roots_m else implausible_distance(np.linalg.norm(roots_m, axis=1))
+        )
+        if warning is not None:
+            self._distance_checked = True
+            self._say(f"{frame_name}: {warning}")
 
     def __call__(self, width: int, height: int) -> CameraModel:
         if self.calibration is not None:
@@ -202,7 +222,10 @@ class CameraSource:
             return camera
         if self.intrinsics is not None:
             fx, fy, cx, cy = self.intrinsics
-            return CameraModel(K=np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]), width=width, height=height)
+            try:  # the limits a camera_info calibration has too (a focal length 1000x off the width)
+                return CameraModel.from_calibration([fx, 0, cx, 0, fy, cy, 0, 0, 1], (), (width, height))
+            except ValueError as exc:
+                raise ValueError(f"--fx --fy --cx --cy: {exc}") from None
         self._say(
             f"no intrinsics given; assuming a {self.fov:g} deg horizontal field of view (distances are "
             "not metric, root_source = scale_unknown)"
@@ -246,8 +269,12 @@ def _output(path: Path | None) -> Iterator[IO[str]]:
         f = path.open("w")
     except OSError as exc:
         raise OSError(f"--out {path}: cannot be written ({exc.strerror or exc})") from None
-    with f:
+    try:
         yield f
+    finally:
+        # Every line was flushed; a close that fails re-fails a write already reported (OutputError).
+        with suppress(OSError):
+            f.close()
 
 
 def check_overlay_dir(path: Path) -> None:
@@ -335,12 +362,32 @@ class _Timeline:
         return self.last_ns
 
 
+class OutputError(OSError):
+    """The results could not be written (a full disk, /dev/full): one line and exit 2."""
+
+
+def _emit(line: str, out: IO[str], path: Path | None) -> None:
+    """One JSON line to ``out``; OutputError naming ``--out`` (or stdout) when it cannot be written."""
+    try:
+        print(line, file=out, flush=True)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        where = f"--out {path}" if path is not None else "stdout"
+        raise OutputError(f"{where}: cannot be written ({exc.strerror or exc})") from None
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except BrokenPipeError:  # the reader of stdout went away (| head): stop quietly, as tools killed by SIGPIPE
         _quiet_stdout()
         return 141
+    except OutputError as exc:
+        _say(str(exc))
+        if args.out is None:
+            _quiet_stdout()  # what stays buffered would fail again when Python flushes at exit
+        return 2
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -393,9 +440,10 @@ def _run(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 _say(f"{frame.name}: {exc}")
                 failures += 1
-                print(to_json({**fields, "error": str(exc), "people": []}), file=out, flush=True)
+                _emit(to_json({**fields, "error": str(exc), "people": []}), out, args.out)
                 continue
-            print(to_json(frame_record(result, **fields)), file=out, flush=True)
+            _emit(to_json(frame_record(result, **fields)), out, args.out)
+            cameras.check_distances(frame.name, [person.root for person in result.people])
             drawn = None
             if overlay_dir is not None or (recorder is not None and args.mcap_image):
                 drawn = draw_people(frame.image, result.people, keypoint_threshold=pipeline.config.keypoint_threshold)

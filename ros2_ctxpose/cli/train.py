@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 
 from ros2_ctxpose.training import options
 
@@ -24,9 +25,17 @@ _COMMANDS = (
 )
 
 
-def _runner(module: str):
+def _runner(command: str, module: str):
     def run(args: argparse.Namespace) -> int:
-        return importlib.import_module(f"ros2_ctxpose.training.{module}").run(args)
+        """The work module's run(); a weights file or checkpoint that is missing, damaged or holds
+        more than tensors (a pickle that would run code) is one line on stderr and exit 2."""
+        from ros2_ctxpose.core.weights import WeightsError
+
+        try:
+            return importlib.import_module(f"ros2_ctxpose.training.{module}").run(args)
+        except (WeightsError, FileNotFoundError) as exc:
+            print(f"ctxpose {command}: {exc}", file=sys.stderr)
+            return 2
 
     return run
 
@@ -37,4 +46,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, module, add_arguments, help_text in _COMMANDS:
         parser = subparsers.add_parser(name, help=help_text, description=help_text)
         add_arguments(parser)
-        parser.set_defaults(func=_runner(module))
+        parser.set_defaults(func=_runner(name, module))

@@ -27,12 +27,37 @@ _OPENCV_DIST_LENGTHS: Final[tuple[int, ...]] = (4, 5, 8, 12, 14)
 _MAX_FOCAL_FACTOR: Final[float] = 1000.0
 _MAX_DIST_COEFF: Final[float] = 1000.0
 
+#: A person placed farther than this from the camera is no plausible result of a person detector
+#: (a person there is a few pixels tall): the calibration is the likely cause (``implausible_distance``).
+MAX_PLAUSIBLE_DISTANCE_M: Final[float] = 100.0
+
 #: Horizontal field of view assumed when a camera's intrinsics are unknown (no CameraInfo, no
 #: --fx/--camera-info): a typical webcam/robot head camera. Distances are then not metric.
 DEFAULT_HFOV_DEG = 60.0
 #: The camera's optical frame when nothing names it (an image header without frame_id; the CLI's
 #: MCAP recording): the node's and the CLI's default.
 DEFAULT_FRAME_ID = "camera_optical_frame"
+
+
+def check_hfov(hfov_deg: float) -> None:
+    """ValueError unless ``hfov_deg`` is a horizontal field of view a pinhole can have."""
+    if not 1.0 < hfov_deg < 179.0:
+        raise ValueError(f"horizontal field of view must be in (1, 179) degrees, got {hfov_deg}")
+
+
+def implausible_distance(root_distances_m: Sequence[float] | np.ndarray) -> str | None:
+    """A warning when people were placed farther than ``MAX_PLAUSIBLE_DISTANCE_M`` (or at a non-finite
+    distance): with a calibration that is just inside the limits ``from_calibration`` checks (k1 = 500,
+    a focal length 900x the width) every person lands at tens to thousands of metres. None otherwise."""
+    distances = np.asarray(root_distances_m, dtype=np.float64).ravel()
+    bad = distances[~(np.abs(distances) <= MAX_PLAUSIBLE_DISTANCE_M)]
+    if bad.size == 0:
+        return None
+    where = f"{float(np.abs(bad).max()):.3g} m" if np.isfinite(bad).all() else "a non-finite distance"
+    return (
+        f"a person was placed at {where} from the camera (more than "
+        f"{MAX_PLAUSIBLE_DISTANCE_M:g} m is no plausible detection): check the calibration (focal lengths, distortion)"
+    )
 
 
 @dataclass(frozen=True)
@@ -45,8 +70,8 @@ class CameraModel:
     dist: np.ndarray = field(default_factory=lambda: np.zeros(5))
     #: True when the intrinsics were assumed from a field of view rather than calibrated.
     assumed: bool = False
-    #: What ``from_calibration`` changed to make the calibration usable (scaled, padded), for the
-    #: caller to report once.
+    #: What ``from_calibration`` changed to make the calibration usable (scaled, padded) or found
+    #: suspicious in it (a lens model that folds the image), for the caller to report once.
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -79,7 +104,8 @@ class CameraModel:
         (3, 6, ...) are zero-padded to the next one it does (the missing higher-order terms are
         then zero), trailing beyond 14 refused. Raises ``ValueError`` naming the problem for an
         unsupported model, a K that is no camera (zero, non-finite, a focal length 1000x off the
-        image width) or absurd coefficients; ``notes`` says what was scaled or padded.
+        image width) or absurd coefficients; ``notes`` says what was scaled or padded, and warns
+        when the radial distortion is not monotonic over the image (``distortion_folds``).
         """
         k_mat = np.asarray(K, dtype=np.float64).reshape(3, 3)
         dist = np.asarray(dist, dtype=np.float64).ravel()
@@ -122,13 +148,17 @@ class CameraModel:
         centre = k_mat[[0, 1], [2, 2]]
         if np.isfinite(centre).all() and not (-width <= centre[0] <= 2 * width and -height <= centre[1] <= 2 * height):
             raise ValueError(f"principal point {centre.tolist()} px lies far outside the {width}x{height} image")
-        return cls(K=k_mat, width=width, height=height, dist=dist if dist.size else np.zeros(5), notes=tuple(notes))
+        camera = cls(K=k_mat, width=width, height=height, dist=dist if dist.size else np.zeros(5))
+        folds = camera.distortion_folds()
+        if folds:
+            notes.append(folds)
+        object.__setattr__(camera, "notes", tuple(notes))
+        return camera
 
     @classmethod
     def from_fov(cls, width: int, height: int, hfov_deg: float) -> CameraModel:
         """A distortion-free camera with square pixels, centred, of the given horizontal FOV."""
-        if not 1.0 < hfov_deg < 179.0:
-            raise ValueError(f"horizontal field of view must be in (1, 179) degrees, got {hfov_deg}")
+        check_hfov(hfov_deg)
         f = 0.5 * width / math.tan(math.radians(hfov_deg) / 2.0)
         K = np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
         return cls(K=K, width=width, height=height, assumed=True)
@@ -136,6 +166,41 @@ class CameraModel:
     @property
     def has_distortion(self) -> bool:
         return bool(np.any(self.dist != 0.0))
+
+    def distortion_folds(self) -> str | None:
+        """Why the radial distortion is unusable over this image, or None when it is not.
+
+        A real lens maps a larger angle to a larger image radius all the way to the image corners.
+        When the radial factor r(1 + k1 r^2 + k2 r^4 + k3 r^6) / (1 + k4 r^2 + k5 r^4 + k6 r^6) turns
+        back before it reaches the farthest corner, undistortion has no unique answer there and
+        people near the border are placed anywhere. (The coefficient limits cannot catch this: k1 =
+        -1 is within them.) Tangential and thin-prism terms are left out: they are small in any
+        calibration that passed those limits.
+        """
+        if not self.has_distortion:
+            return None
+        k = np.zeros(8)
+        k[: min(8, self.dist.size)] = self.dist[:8]
+        corners = np.array([[0.0, 0.0], [self.width, 0.0], [0.0, self.height], [self.width, self.height]])
+        corner_radius = float(np.linalg.norm((corners - self.K[[0, 1], [2, 2]]) / self.K[[0, 1], [0, 1]], axis=1).max())
+        # Undistorted radii out to 20x the corner's (a fisheye-like barrel needs far more than 1x).
+        r = np.linspace(0.0, 20.0 * max(corner_radius, 1e-6), 20_001)
+        r2 = r * r
+        numerator = 1 + r2 * (k[0] + r2 * (k[1] + r2 * k[4]))
+        denominator = 1 + r2 * (k[5] + r2 * (k[6] + r2 * k[7]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            radius = r * numerator / denominator
+        increasing = np.diff(radius) > 0
+        reached = np.flatnonzero(radius >= corner_radius)
+        covered = increasing[: reached[0]] if reached.size else increasing
+        if covered.all():
+            return None
+        turn = float(radius[: np.argmin(covered) + 1].max())
+        return (
+            f"distortion {self.dist[:5].round(4).tolist()} is not monotonic over the {self.width}x{self.height} image: "
+            f"it folds back at {turn:.2f} of the corners' {corner_radius:.2f} (normalised radius), so points near "
+            "the border undistort to nonsense and people there are misplaced; check the calibration"
+        )
 
     def normalize(self, uv: np.ndarray) -> np.ndarray:
         """Pixels (..., 2) -> undistorted normalised coordinates (..., 2)."""

@@ -55,6 +55,7 @@ def default_params_file() -> Path:
 
 
 def _seconds(duration) -> float:
+    """Seconds of a Duration or Time message (both have sec and nanosec)."""
     return duration.sec + duration.nanosec * 1e-9
 
 
@@ -92,9 +93,60 @@ def skeletons_record(msg: Skeleton3DArray) -> dict:
     """A poses.jsonl line: the stamp and frame, the node's latency (image stamp to publication)
     and the people in ``core.results``' format (docs/OUTPUT_FORMAT.md)."""
     result = FrameResult(people_from_message(msg), {"total": _seconds(msg.processing_latency) * 1000.0})
-    return frame_record(
-        result, stamp=msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, frame_id=msg.header.frame_id
-    )
+    return frame_record(result, stamp=_seconds(msg.header.stamp), frame_id=msg.header.frame_id)
+
+
+class RateMatchedVideo:
+    """An MP4 that plays back in real time: written at the rate its frames came in, measured from
+    their stamps over the whole run, not at a fixed guess (5 fps made 60 s of ~30 Hz results play
+    for 6 minutes).
+
+    The rate is known only at the end, and OpenCV cannot change a written file's rate, so frames go
+    to a provisional file first; ``close`` re-encodes it once at the measured rate (or just renames
+    it when the provisional rate was right)."""
+
+    PROVISIONAL_FPS = 30.0
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._partial = path.with_name(path.stem + ".partial" + path.suffix)
+        self._writer: cv2.VideoWriter | None = None
+        self._stamps: list[float] = []
+
+    def write(self, frame: np.ndarray, stamp_s: float) -> None:
+        if self._writer is None:
+            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+            self._writer = cv2.VideoWriter(str(self._partial), fourcc, self.PROVISIONAL_FPS, frame.shape[1::-1])
+        self._writer.write(frame)
+        self._stamps.append(stamp_s)
+
+    def measured_fps(self) -> float | None:
+        """Frames per second of the stamps written so far; None before two distinct stamps."""
+        span = self._stamps[-1] - self._stamps[0] if self._stamps else 0.0
+        return (len(self._stamps) - 1) / span if span > 0 else None
+
+    def close(self) -> float | None:
+        """Finish the file at the measured rate; returns that rate (None: no frames, or too few to
+        measure, then the provisional rate stays)."""
+        if self._writer is None:
+            return None
+        self._writer.release()
+        self._writer = None
+        fps = self.measured_fps()
+        if fps is None or abs(fps - self.PROVISIONAL_FPS) < 0.01 * self.PROVISIONAL_FPS:
+            self._partial.replace(self.path)
+            return fps
+        source = cv2.VideoCapture(str(self._partial))
+        size = (int(source.get(cv2.CAP_PROP_FRAME_WIDTH)), int(source.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        final = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        ok, frame = source.read()
+        while ok:
+            final.write(frame)
+            ok, frame = source.read()
+        source.release()
+        final.release()
+        self._partial.unlink()
+        return fps
 
 
 class DemoViewer(Node):
@@ -106,7 +158,7 @@ class DemoViewer(Node):
         self.results: list[Skeleton3DArray] = []
         self._recent: deque[Skeleton3DArray] = deque(maxlen=64)
         self._second: list[Skeleton3DArray] = []
-        self._video: cv2.VideoWriter | None = None
+        self._video = RateMatchedVideo(out / "demo_overlay.mp4")
         self._best = -1
         self._poses = open(out / "poses.jsonl", "w")  # noqa: SIM115 - open while the demo runs; close()
         self.create_subscription(Skeleton3DArray, "human/pose3d", self._on_skeletons, QoSProfile(depth=50))
@@ -126,10 +178,7 @@ class DemoViewer(Node):
             return
         overlay = decode_image(msg)
         frame = np.hstack([overlay, top_view(match, overlay.shape[0])])
-        if self._video is None:
-            path = str(self.out / "demo_overlay.mp4")
-            self._video = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 5.0, frame.shape[1::-1])
-        self._video.write(frame)
+        self._video.write(frame, _seconds(msg.header.stamp))
         confident = sum(s.score >= BEST_FRAME_MIN_SCORE for s in match.skeletons)
         if confident > self._best:
             self._best = confident
@@ -153,10 +202,10 @@ class DemoViewer(Node):
             flush=True,
         )
 
-    def close(self) -> None:
-        if self._video is not None:
-            self._video.release()
+    def close(self) -> float | None:
+        """Finish the files; returns the overlay video's frame rate (None: no video)."""
         self._poses.close()
+        return self._video.close()
 
 
 def _start(module: str, namespace: str, ros_args: list[str], log: Path) -> subprocess.Popen:
@@ -238,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     first_result: float | None = None
     elapsed = 0.0
     status = 0
+    video_fps: float | None = None
     try:
         print(f"[demo] pose3d_node and demo_publisher started (logs in {args.out}); loading the model ...", flush=True)
         while True:
@@ -261,16 +311,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[demo] error: {exc}", file=sys.stderr)
         status = 1
     finally:
-        viewer.close()
         _stop(camera_proc)
         _stop(node_proc)
+        video_fps = viewer.close()
         viewer.destroy_node()
         rclpy.try_shutdown()
     if viewer.results:
         print(f"[demo] {summary(viewer.results, elapsed)}")
         print(
-            f"[demo] wrote {args.out}/demo_overlay.mp4 (2D overlay | 3D top view), {args.out}/best_frame.jpg, "
-            f"{args.out}/poses.jsonl"
+            f"[demo] wrote {args.out}/demo_overlay.mp4 (2D overlay | 3D top view"
+            + (f", {video_fps:.1f} fps as the results came" if video_fps else "")
+            + f"), {args.out}/best_frame.jpg, {args.out}/poses.jsonl"
         )
     elif status == 0:
         print("[demo] no results", file=sys.stderr)

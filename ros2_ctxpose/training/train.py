@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from ros2_ctxpose.core.lifter.model import ContextLifter, LifterConfig, load_lifter, save_lifter
+from ros2_ctxpose.core.weights import read_weights_file
 from ros2_ctxpose.training.evaluate_h36m import EvalSet, evaluate_both, load_eval_set
 from ros2_ctxpose.training.options import TrainConfig, add_train_arguments, train_config_from_args
 from ros2_ctxpose.training.people import PeopleSet, evaluate_people, load_rendered
@@ -170,7 +171,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     step = 0
     last = out / "last.pt"
     if resume and last.is_file():
-        ck = torch.load(last, weights_only=True)
+        ck = read_weights_file(last, what="training checkpoint")  # tensors only, zip CRCs checked
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         step = ck["step"]

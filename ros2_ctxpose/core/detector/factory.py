@@ -8,6 +8,7 @@ else torch on the CPU. Nothing else in the package branches on the backend.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from typing import TypedDict
 
 from ..config import PipelineConfig
@@ -36,6 +37,11 @@ def choose_backend(backend: str, device: str) -> str:
     """The backend ``create_detector`` will use for these settings (``device`` may be "auto")."""
     on_cuda = resolve_device(device).type == "cuda"
     if backend == "auto":
+        if not on_cuda and not openvino_available():
+            logging.getLogger(__name__).warning(
+                "backend=auto on the CPU: openvino is not installed, so the slower torch backend runs (%s)",
+                OPENVINO_INSTALL_HINT,
+            )
         return "openvino" if not on_cuda and openvino_available() else "torch"
     if backend == "openvino":
         if on_cuda:
