@@ -5,7 +5,8 @@ At first use the torch network (``yolo_pose``, the reference) is converted in me
 NHWC BGR batch, the letterbox buffer itself: the conversion to float, the channel swap and the
 1/255 scale run inside the graph, so the frame is not copied again), and for ``int8`` it is
 quantised with NNCF on calibration frames of the demo footage (never on evaluation frames). The
-result is saved as an OpenVINO IR under ``cache_dir()/openvino/`` and reused by later processes.
+result is saved as an OpenVINO IR under ``cache_dir()/openvino/`` and reused by later processes,
+while its files still match the sha256 stored beside them (else it is rebuilt, with a warning).
 
 The cache key holds everything the saved model depends on: the weights' sha256, the IR's input
 signature (dtype, layout, channel order and shape; the batch, height and width are dynamic, so
@@ -61,6 +62,8 @@ AUTO_ORDER: Final[tuple[str, ...]] = ("int8", "bf16", "fp32")
 IR_FORMAT: Final[int] = 1
 #: The IR's input: the letterbox buffer as the detector fills it.
 INPUT_SIGNATURE: Final[str] = "u8 NHWC BGR [?,?,?,3]"
+#: The files of a saved IR, hashed into its ``key.json``.
+IR_FILES: Final[tuple[str, ...]] = ("model.xml", "model.bin")
 #: Static input shapes compiled at once (a camera uses one; mixed image sizes a few).
 MAX_COMPILED_SHAPES: Final[int] = 4
 #: INT8 calibration: every CALIBRATION_STEP-th frame of the demo footage, letterboxed at the
@@ -221,6 +224,12 @@ def key_digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def _ir_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of the IR's files: a cached IR is used only while they match what was written (a
+    damaged ``model.bin`` loads without complaint and moves keypoints by up to a hundred pixels)."""
+    return {name: file_sha256(folder / name) for name in IR_FILES}
+
+
 def _head_ignored_scope(nncf: Any, head_index: int) -> Any:
     """What stays in float (``INT8_RECIPE``): the head's decoding (anchors, DFL, strides, sigmoids:
     quantised, boxes and keypoints would move by stride steps) and its keypoint branch ``cv4``
@@ -336,9 +345,14 @@ class OpenVINOPoseDetector(YoloPoseDetector):
         if self.use_cache and (folder / "model.xml").is_file():
             try:
                 stored = json.loads((folder / "key.json").read_text())
-                if stored.get("key") == key:
+                if stored.get("key") != key:
+                    log.warning("OpenVINO cache %s holds another key; rebuilding", folder)
+                elif stored.get("files") != _ir_hashes(folder):
+                    log.warning(
+                        "OpenVINO cache %s does not match its stored sha256 (damaged or changed); rebuilding", folder
+                    )
+                else:
                     return openvino_core().read_model(str(folder / "model.xml")), stored["meta"]
-                log.warning("OpenVINO cache %s holds another key; rebuilding", folder)
             except (OSError, ValueError, KeyError, RuntimeError) as error:
                 log.warning("OpenVINO cache %s unreadable (%s); rebuilding", folder, error)
         model, meta = self._build()
@@ -416,7 +430,8 @@ class OpenVINOPoseDetector(YoloPoseDetector):
             folder.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
             self._ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
-            (tmp / "key.json").write_text(json.dumps({"key": key, "meta": meta}, indent=1))
+            document = {"key": key, "meta": meta, "files": _ir_hashes(tmp)}
+            (tmp / "key.json").write_text(json.dumps(document, indent=1))
             if folder.exists():
                 shutil.rmtree(folder, ignore_errors=True)
             tmp.rename(folder)
