@@ -25,12 +25,14 @@ frames stays within 1 mm of fp32 and with which the pipeline finds the same peop
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from collections import OrderedDict
@@ -224,6 +226,22 @@ def key_digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout meanwhile to stderr, from Python and from native code:
+    conversion and NNCF's calibration progress bars must not land in ``ctxpose infer``'s JSON lines."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _ir_hashes(folder: Path) -> dict[str, str]:
     """sha256 of the IR's files: a cached IR is used only while they match what was written (a
     damaged ``model.bin`` loads without complaint and moves keypoints by up to a hundred pixels)."""
@@ -355,7 +373,8 @@ class OpenVINOPoseDetector(YoloPoseDetector):
                     return openvino_core().read_model(str(folder / "model.xml")), stored["meta"]
             except (OSError, ValueError, KeyError, RuntimeError) as error:
                 log.warning("OpenVINO cache %s unreadable (%s); rebuilding", folder, error)
-        model, meta = self._build()
+        with _stdout_to_stderr():
+            model, meta = self._build()
         if self.use_cache:
             self._save(model, key, meta, folder)
         return model, meta
