@@ -267,6 +267,34 @@ def test_a_changed_cached_model_is_rebuilt_with_a_warning(private_cache, golden_
 
 
 @needs_openvino
+def test_cycling_through_many_sizes_compiles_each_once_and_answers_the_same(
+    openvino_detectors, golden_images, monkeypatch
+) -> None:
+    """More input shapes than are kept compiled, in turn: before, every frame recompiled (0.5 s
+    each); now the extra shapes run on one dynamic-shape compile, with the static compile's answers."""
+    from ros2_ctxpose.core.detector import openvino_backend as ob
+
+    detector = ob.OpenVINOPoseDetector(precision="fp32")
+    compiles: list[int] = []
+    original = detector._compile
+    monkeypatch.setattr(detector, "_compile", lambda model: compiles.append(1) or original(model))
+    image = dict(golden_images)["coco/zidane.jpg"]  # 1280x720
+    sizes = [(1280 - 96 * i, 720) for i in range(ob.MAX_COMPILED_SHAPES + 2)]  # one input shape each
+    frames = [cv2.resize(image, size) for size in sizes]
+    first = [detector.detect(frame).keypoints for frame in frames]
+    assert len(compiles) == ob.MAX_COMPILED_SHAPES + 1  # the static ones and the dynamic one
+    for frame, expected in zip(frames, first):
+        np.testing.assert_array_equal(detector.detect(frame).keypoints, expected)
+    assert len(compiles) == ob.MAX_COMPILED_SHAPES + 1, "a shape was compiled again"
+    reference = openvino_detectors("fp32")  # static compiles only: the same network's answers
+    for frame, got in zip(frames, first):
+        np.testing.assert_allclose(got, reference.detect(frame).keypoints, atol=FP32_MAX_PX)
+    for _ in range(ob.STATIC_AFTER):  # one size for a while: it earns its own static compile
+        detector.detect(frames[-1])
+    assert len(compiles) == ob.MAX_COMPILED_SHAPES + 2
+
+
+@needs_openvino
 def test_int8_key_holds_the_calibration_recipe() -> None:
     from ros2_ctxpose.core.detector import openvino_backend as ob
 

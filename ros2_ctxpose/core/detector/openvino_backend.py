@@ -13,7 +13,8 @@ signature (dtype, layout, channel order and shape; the batch, height and width a
 one IR serves every input size), the OpenVINO version, the precision of the saved weights, and for
 ``int8`` the calibration recipe with the sha256 of the calibration frames' source; any change
 makes a new IR. The IR is compiled for each static input shape met (kept for the few most recent
-shapes), which runs as fast as an IR converted at that shape.
+shapes), which runs as fast as an IR converted at that shape; sizes that cycle through more
+shapes than that run on one dynamic-shape compile instead of recompiling on every frame.
 
 Precisions: ``fp32``; ``bf16`` (the fp32 IR compiled with OpenVINO's bf16 inference hint, only on
 CPUs whose OpenVINO capabilities list BF16); ``int8`` (NNCF post-training quantisation; the
@@ -68,6 +69,8 @@ INPUT_SIGNATURE: Final[str] = "u8 NHWC BGR [?,?,?,3]"
 IR_FILES: Final[tuple[str, ...]] = ("model.xml", "model.bin")
 #: Static input shapes compiled at once (a camera uses one; mixed image sizes a few).
 MAX_COMPILED_SHAPES: Final[int] = 4
+#: A shape met this many times in a row gets its own static compile even when that evicts another.
+STATIC_AFTER: Final[int] = 8
 #: INT8 calibration: every CALIBRATION_STEP-th frame of the demo footage, letterboxed at the
 #: detector's imgsz. Frames of the evaluation sets are never used.
 CALIBRATION_STEP: Final[int] = 1
@@ -312,7 +315,10 @@ class OpenVINOPoseDetector(YoloPoseDetector):
         self._feature_strides = tuple(meta["feature_strides"])
         if imgsz % self.stride:
             raise ValueError(f"imgsz must be a positive multiple of {self.stride}, got {imgsz}")
-        self._compiled: OrderedDict[tuple[int, ...], tuple[Any, Any, list[tuple[int, ...]]]] = OrderedDict()
+        self._compiled: OrderedDict[tuple[int, ...], tuple[Any, list[tuple[int, ...]]]] = OrderedDict()
+        self._dynamic: Any = None
+        self._last_shape: tuple[int, ...] = ()
+        self._streak = 0
         self._lock = threading.Lock()
 
     # ----------------------------------------------------------------- properties
@@ -460,26 +466,45 @@ class OpenVINOPoseDetector(YoloPoseDetector):
 
     # ----------------------------------------------------------------- inference
 
-    def _compiled_for(self, shape: tuple[int, ...]) -> tuple[Any, Any, list[tuple[int, ...]]]:
+    def _compiled_for(self, shape: tuple[int, ...]) -> tuple[Any, list[tuple[int, ...]] | None]:
+        """An infer request for input ``shape`` and its output shapes (``None``: the dynamic-shape
+        model, whose outputs are sized per call).
+
+        A static compile per shape runs fastest but costs a compile (0.5-2 s); once
+        ``MAX_COMPILED_SHAPES`` are held, a new shape runs on the one dynamic-shape compile instead
+        of evicting one (sizes cycling through more shapes than that recompiled on every frame),
+        until it has come ``STATIC_AFTER`` times in a row (a camera that changed its resolution).
+        """
+        self._streak = self._streak + 1 if shape == self._last_shape else 1
+        self._last_shape = shape
         entry = self._compiled.get(shape)
         if entry is not None:
             self._compiled.move_to_end(shape)
             return entry
+        if len(self._compiled) >= MAX_COMPILED_SHAPES and self._streak < STATIC_AFTER:
+            if self._dynamic is None:
+                log.info("more than %d input shapes: new ones run on a dynamic-shape model", MAX_COMPILED_SHAPES)
+                self._dynamic = self._compile(self._model).create_infer_request()
+            return self._dynamic, None
         model = self._model.clone()
         model.reshape({model.inputs[0]: self._ov.PartialShape(list(shape))})
+        compiled = self._compile(model)
+        self._compiled[shape] = entry = (
+            compiled.create_infer_request(),
+            [tuple(o.get_shape()) for o in compiled.outputs],
+        )
+        while len(self._compiled) > MAX_COMPILED_SHAPES:
+            self._compiled.popitem(last=False)
+        return entry
+
+    def _compile(self, model: Any) -> Any:
         hint = _INFERENCE_PRECISION[self.precision]
         if hint == "bf16" and not precision_supported("bf16"):
             hint = "f32"
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": hint}
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = int(self.threads)
-        compiled = openvino_core().compile_model(model, "CPU", config)
-        request = compiled.create_infer_request()
-        out_shapes = [tuple(o.get_shape()) for o in compiled.outputs]
-        self._compiled[shape] = entry = (compiled, request, out_shapes)
-        while len(self._compiled) > MAX_COMPILED_SHAPES:
-            self._compiled.popitem(last=False)
-        return entry
+        return openvino_core().compile_model(model, "CPU", config)
 
     def _network(self, batch: np.ndarray, bgr: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if not bgr:  # the IR expects BGR; swap in place in the (detector-owned) letterbox buffer
@@ -487,12 +512,16 @@ class OpenVINOPoseDetector(YoloPoseDetector):
                 cv2.cvtColor(image, cv2.COLOR_RGB2BGR, dst=image)
         ov = self._ov
         with self._lock:
-            _, request, out_shapes = self._compiled_for(batch.shape)
-            # Fresh output arrays bound as the request's outputs: OpenVINO writes into them, and the
-            # returned tensors stay valid after the next call (no copy of the feature maps).
-            outputs = [np.empty(s, np.float32) for s in out_shapes]
+            request, out_shapes = self._compiled_for(batch.shape)
             request.set_input_tensor(ov.Tensor(np.ascontiguousarray(batch), shared_memory=True))
-            for i, out in enumerate(outputs):
-                request.set_output_tensor(i, ov.Tensor(out, shared_memory=True))
-            request.infer()
+            if out_shapes is None:  # dynamic shapes: OpenVINO sizes the outputs, copied out below
+                request.infer()
+                outputs = [request.get_output_tensor(i).data.copy() for i in range(len(request.model_outputs))]
+            else:
+                # Fresh output arrays bound as the request's outputs: OpenVINO writes into them, and the
+                # returned tensors stay valid after the next call (no copy of the feature maps).
+                outputs = [np.empty(s, np.float32) for s in out_shapes]
+                for i, out in enumerate(outputs):
+                    request.set_output_tensor(i, ov.Tensor(out, shared_memory=True))
+                request.infer()
         return torch.from_numpy(outputs[0]), [torch.from_numpy(o) for o in outputs[1:]]
