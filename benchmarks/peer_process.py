@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     walls: dict[str, tuple[list[float], list[float]]] = {"ros2_ctxpose": ([], []), "blazepose": ([], [])}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        for n in counts:
+        for n in (1, *counts):  # 1: the untimed warm-up run
             jobs = {"images": frames[:n], "video": None, "warmup": 0, "model_complexity": 1}
             (out / f"jobs{n}.json").write_text(json.dumps(jobs))
         commands = {
