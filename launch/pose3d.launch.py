@@ -253,8 +253,9 @@ def bringup(context: LaunchContext) -> list:
     return actions
 
 
-def _lifecycle(pose3d: LifecycleNode, autostart: bool) -> list:
-    """configure, then activate once inactive; a failed transition shuts the launch down."""
+def _lifecycle(pose3d: LifecycleNode, autostart: bool, name: str = "pose3d_node") -> list:
+    """configure, then activate once inactive; a failed transition shuts the launch down.
+    (multi_camera.launch.py drives pose3d_fusion with it too, ``name`` naming it in the failure.)"""
 
     def change(transition_id: int) -> EmitEvent:
         return EmitEvent(
@@ -262,7 +263,7 @@ def _lifecycle(pose3d: LifecycleNode, autostart: bool) -> list:
         )
 
     def fail(what: str) -> list:
-        return [_fail(f"pose3d_node: {what} failed (its log above says why); shutting everything down")]
+        return [_fail(f"{name}: {what} failed (its log above says why); shutting everything down")]
 
     handlers = [
         RegisterEventHandler(

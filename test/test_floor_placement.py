@@ -324,7 +324,7 @@ def test_the_shipped_foot_prior_is_what_the_training_mocap_gives(shared_data) ->
 def test_a_tf_transform_gives_the_same_floor_as_the_extrinsics(scene: Scene) -> None:
     """What the node gets from tf2 (translation, quaternion x y z w of the camera in the floor
     frame) is the same ``floor_from_camera`` as the dataset's R and T."""
-    from ros2_ctxpose.core.recording import quaternion_xyzw
+    from ros2_ctxpose.output.content import quaternion_xyzw
 
     np.testing.assert_allclose(fl.floor_from_transform(scene.T, quaternion_xyzw(scene.R)), scene.matrix, atol=1e-12)
     quarter_turn = fl.floor_from_transform([0, 0, 1.5], [0, 0, np.sqrt(0.5), np.sqrt(0.5)])  # 90 degrees about z

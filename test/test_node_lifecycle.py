@@ -140,14 +140,14 @@ def _start(tmp_path: Path, namespace: str, *params: str):
     return start_node(log, namespace, *params), log
 
 
-def recorded_poses(path: Path) -> int:
-    """Skeleton messages in an MCAP file the node recorded (read back with the mcap reader)."""
+def recorded_topics(path: Path) -> dict[str, int]:
+    """Messages per topic in an MCAP file the node recorded (read back with the mcap reader)."""
+    from collections import Counter
+
     from mcap.reader import make_reader
 
-    from ros2_ctxpose.core.recording import POSE_TOPIC
-
     with path.open("rb") as f:
-        return sum(1 for _ in make_reader(f).iter_messages(topics=[POSE_TOPIC]))
+        return dict(Counter(channel.topic for _, channel, _ in make_reader(f).iter_messages()))
 
 
 def test_transitions_over_the_lifecycle_services(context, tmp_path: Path, frame: np.ndarray) -> None:
@@ -184,7 +184,11 @@ def test_transitions_over_the_lifecycle_services(context, tmp_path: Path, frame:
 
         assert change_state(probe.node, namespace, Transition.TRANSITION_CLEANUP)
         assert lifecycle_state(probe.node, namespace) == "unconfigured"
-        assert recorded_poses(recording) >= 1, "cleanup must leave a complete MCAP with what was published"
+        recorded = recorded_topics(recording)
+        output = f"{namespace}/human/pose3d"  # the node's resolved topics, as the layout's panels need
+        assert recorded.get(output, 0) >= 1, "cleanup must leave a complete MCAP with what was published"
+        assert recorded.get(f"{output}/image/compressed") == recorded[output], "the overlay of every result"
+        assert recorded.get(f"{output}/markers") == recorded[output] and recorded.get("/tf_static") == 1
         assert probe.diagnostics_value("device") == "not loaded"
         wait_until(
             lambda: probe.node.count_publishers(f"{namespace}/human/pose3d") == 0,

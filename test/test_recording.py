@@ -16,11 +16,11 @@ pytest.importorskip("mcap_ros2", reason="mcap-ros2-support is not installed (too
 from mcap.reader import make_reader  # noqa: E402
 from mcap_ros2.decoder import DecoderFactory  # noqa: E402
 
-from ros2_ctxpose.core import recording  # noqa: E402
 from ros2_ctxpose.core.overlay import colour_for  # noqa: E402
-from ros2_ctxpose.core.recording import McapRecorder  # noqa: E402
 from ros2_ctxpose.core.results import Person3D  # noqa: E402
 from ros2_ctxpose.core.skeleton import H36M17, H36M17_BONES  # noqa: E402
+from ros2_ctxpose.output import content, schemas  # noqa: E402
+from ros2_ctxpose.output.recording import McapRecorder, RecordingTopics  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,7 +58,7 @@ def test_recorder_round_trip(tmp_path: Path) -> None:
     frames = [[person(1, -0.5, rng), person(2, 0.8, rng)], [person(1, -0.4, rng)], []]
     image = np.zeros((48, 64, 3), np.uint8)
     path = tmp_path / "sub" / "out.mcap"
-    with McapRecorder(path, upright_frame="camera_link") as recorder:
+    with McapRecorder(path, marker_lifetime_ns=300_000_000) as recorder:
         for k, people in enumerate(frames):
             recorder.write(
                 1_000_000_000 + k * 250_000_000,
@@ -100,7 +100,8 @@ def test_recorder_round_trip(tmp_path: Path) -> None:
 
     markers = [m for topic, _, m in messages if topic == "/human/pose3d/markers"]
     first = markers[0].markers
-    assert first[0].action == 3  # DELETEALL: people who left disappear, also when seeking
+    assert {m.action for m in first} == {0}  # ADD only: lifetimes clear people who left, as live
+    assert {(m.lifetime.sec, m.lifetime.nanosec) for m in first} == {(0, 300_000_000)}
     spheres = [m for m in first if m.type == 7]
     lines = [m for m in first if m.type == 5]
     assert [m.ns for m in spheres] == ["body_1", "body_2"] and len(lines) == 2
@@ -108,7 +109,7 @@ def test_recorder_round_trip(tmp_path: Path) -> None:
     assert len(lines[0].points) == 2 * len(H36M17_BONES)
     b, g, r = colour_for(2)
     assert (spheres[1].color.r, spheres[1].color.g, spheres[1].color.b) == pytest.approx((r / 255, g / 255, b / 255))
-    assert len(markers[2].markers) == 1  # nobody: only the DELETEALL
+    assert len(markers[2].markers) == 0  # nobody: nothing to draw
 
     tf = [m for topic, _, m in messages if topic == "/tf"]
     assert [t.child_frame_id for t in tf[0].transforms] == ["body_1", "body_2"]
@@ -123,6 +124,13 @@ def test_recorder_round_trip(tmp_path: Path) -> None:
     (static,) = [m for topic, _, m in messages if topic == "/tf_static"]
     (link,) = static.transforms
     assert (link.header.frame_id, link.child_frame_id) == ("camera_link", "cam_optical")
+    rotation = (
+        link.transform.rotation.x,
+        link.transform.rotation.y,
+        link.transform.rotation.z,
+        link.transform.rotation.w,
+    )
+    assert rotation == content.OPTICAL_IN_CAMERA_BODY
 
     import cv2
 
@@ -132,47 +140,94 @@ def test_recorder_round_trip(tmp_path: Path) -> None:
 
 
 def test_body_frame_quaternions_are_the_rotations_of_the_body_frame() -> None:
-    """The recorder's body frames (``quaternion_xyzw``) are ``core.body_frame.rep155_rotation``, the
-    node's TF frames, as transforms3d turns them into quaternions (either sign)."""
-    from transforms3d.quaternions import mat2quat
+    """The body frames' quaternions (x, y, z, w) turn back into ``core.body_frame.rep155_rotation``."""
+    from transforms3d.quaternions import quat2mat
 
     from ros2_ctxpose.core.body_frame import rep155_rotation
 
     rng = np.random.default_rng(3)
     for _ in range(5):
         rotation = rep155_rotation(rng.normal(size=(17, 3)))
-        w, x, y, z = mat2quat(rotation)
-        got = recording.quaternion_xyzw(rotation)
-        assert np.allclose(got, (x, y, z, w)) or np.allclose(got, (-x, -y, -z, -w))
+        x, y, z, w = content.quaternion_xyzw(rotation)
+        np.testing.assert_allclose(quat2mat((w, x, y, z)), rotation, atol=1e-12)
+
+
+def test_topics_follow_the_nodes_resolved_output(tmp_path: Path) -> None:
+    """A node in namespace /robot with human/pose3d remapped records under its own names."""
+    path = tmp_path / "ns.mcap"
+    with McapRecorder(path, pose_topic="/robot/people") as recorder:
+        recorder.write(5, "cam", [person(3, 0.0, np.random.default_rng(1))], image=np.zeros((8, 8, 3), np.uint8))
+    counts, _, _ = read(path)
+    assert set(counts) == {
+        "/robot/people",
+        "/robot/people/markers",
+        "/robot/people/image/compressed",
+        "/tf",
+        "/tf_static",
+    }
 
 
 def test_shipped_definitions_match_the_msg_files() -> None:
-    """ros_msg_definitions.py is what ``--regenerate`` builds from msg/ and the installed packages."""
-    from ros2_ctxpose.core.ros_msg_definitions import DEFINITIONS
+    """msg_definitions.py is what ``--regenerate`` builds from msg/ and the installed packages."""
+    from ros2_ctxpose.output.msg_definitions import DEFINITIONS
 
     try:
-        built = {name: recording.build_definition(name) for name in recording.RECORDED_TYPES}
+        built = {name: schemas.build_definition(name) for name in schemas.RECORDED_TYPES}
     except FileNotFoundError as exc:
         pytest.skip(f"ROS message packages not found on AMENT_PREFIX_PATH: {exc}")
-    assert built == DEFINITIONS, "run: python -m ros2_ctxpose.core.recording --regenerate"
+    assert built == DEFINITIONS, "run: python -m ros2_ctxpose.output.schemas --regenerate"
 
 
-def test_layout_shows_the_recorded_topics() -> None:
+def layout_topics(node: object) -> set[str]:
+    """Every topic name (a string starting with '/') anywhere in a Foxglove layout."""
+    if isinstance(node, dict):
+        return set().union(*(layout_topics(k) | layout_topics(v) for k, v in node.items()))
+    if isinstance(node, list):
+        return set().union(*(layout_topics(v) for v in node))
+    return {node} if isinstance(node, str) and node.startswith("/") else set()
+
+
+def test_layout_shows_the_recorded_topics(tmp_path: Path) -> None:
+    """One layout for live and recorded data: every topic and frame the layout names is in a
+    recording with the defaults (as ``ctxpose infer --mcap`` and the node without a namespace
+    write it)."""
     layout = json.loads((REPO / "config" / "foxglove_layout.json").read_text())
     panels = layout["configById"]
     assert {p.split("!")[0] for p in panels} == {"3D", "Image", "RawMessages"}
+    path = tmp_path / "layout.mcap"
+    with McapRecorder(path) as recorder:
+        recorder.write(
+            1, "camera_optical_frame", [person(1, 0.0, np.random.default_rng(2))], image=np.zeros((8, 8, 3), np.uint8)
+        )
+    counts, _, messages = read(path)
+    named = layout_topics(layout)
+    assert named >= {RecordingTopics().pose, RecordingTopics().markers, RecordingTopics().overlay}
+    assert named <= set(counts), f"the layout names topics no recording has: {named - set(counts)}"
+    frames = {t.header.frame_id for topic, _, m in messages if topic in ("/tf", "/tf_static") for t in m.transforms}
     three_d = next(v for k, v in panels.items() if k.startswith("3D!"))
-    assert three_d["topics"][recording.MARKER_TOPIC]["visible"]
-    assert three_d["followTf"] == "camera_link"
-    image = next(v for k, v in panels.items() if k.startswith("Image!"))
-    assert image["imageMode"]["imageTopic"] == recording.IMAGE_TOPIC
-    raw = next(v for k, v in panels.items() if k.startswith("RawMessages!"))
-    assert raw["topicPath"] == recording.POSE_TOPIC
+    assert three_d["followTf"] in frames and three_d["layers"]["grid"]["frameId"] in frames
+    assert three_d["topics"][RecordingTopics().markers]["visible"]
 
     def leaves(node) -> set[str]:
         return {node} if isinstance(node, str) else leaves(node["first"]) | leaves(node["second"])
 
     assert leaves(layout["layout"]) == set(panels)
+
+
+def test_mcap_times_are_the_files_own(tmp_path: Path) -> None:
+    """``ctxpose infer --mcap`` log times: a video's frames at its mtime plus their position, a
+    still image at its mtime, never going back (a file older than the one before follows it)."""
+    from ros2_ctxpose.cli.infer import STILL_IMAGE_PERIOD_NS, _Timeline
+
+    video, old_image, image = tmp_path / "v.mp4", tmp_path / "old.jpg", tmp_path / "new.jpg"
+    for f, t in ((video, 1_700_000_000), (old_image, 1_600_000_000), (image, 1_700_000_100)):
+        f.write_bytes(b"x")
+        os.utime(f, ns=(t * 10**9, t * 10**9))
+    timeline = _Timeline()
+    times = [timeline(f"{video}#{k:06d}", str(video), k / 30) for k in range(3)]
+    assert times == [1_700_000_000 * 10**9 + round(k * 10**9 / 30) for k in range(3)]
+    assert timeline(str(old_image), None, None) == times[-1] + STILL_IMAGE_PERIOD_NS
+    assert timeline(str(image), None, None) == 1_700_000_100 * 10**9
 
 
 @pytest.fixture(scope="module")
@@ -225,8 +280,9 @@ def test_cli_records_what_it_prints(tmp_path: Path, models_available: None) -> N
             np.testing.assert_allclose(got, p["joints_3d_cam_m"], atol=6e-5)
             seen += 1
     assert seen >= 45  # the demo has one or two people in every frame
-    stamps = np.array([t for t, _ in poses]) / 1e9
-    np.testing.assert_allclose(np.diff(stamps), 1 / 30, atol=2e-3)
+    stamps = np.array([t for t, _ in poses])
+    assert stamps[0] == clip.stat().st_mtime_ns  # the video's own time, not 1970
+    np.testing.assert_allclose(np.diff(stamps) / 1e9, 1 / 30, atol=2e-3)
 
 
 def test_cli_without_the_packages_says_what_to_install(

@@ -25,6 +25,7 @@ from ros2_ctxpose.core.pipeline import Person3D  # noqa: E402
 from ros2_ctxpose.core.results import ROOT_FROM_DEPTH, ROOT_SCALE_UNKNOWN  # noqa: E402
 from ros2_ctxpose.core.skeleton import H36M17, H36M17_BONES, index_of  # noqa: E402
 from ros2_ctxpose.msg import Skeleton3D  # noqa: E402
+from ros2_ctxpose.output.content import REP155_LINKS  # noqa: E402
 from ros2_ctxpose.ros.camera_info import camera_model  # noqa: E402
 from ros2_ctxpose.ros.diagnostics import FrameStats, diagnostic_array  # noqa: E402
 from ros2_ctxpose.ros.markers import marker_array  # noqa: E402
@@ -37,7 +38,7 @@ from ros2_ctxpose.ros.node import (  # noqa: E402
     RateLimiter,
     cdr_stamp_ns,
 )
-from ros2_ctxpose.ros.tf_frames import REP155_LINKS, frame_transforms  # noqa: E402
+from ros2_ctxpose.ros.tf_frames import frame_transforms  # noqa: E402
 
 HEADER = Header(stamp=Time(sec=1_700_000_000, nanosec=123), frame_id="cam_optical")
 
@@ -99,6 +100,19 @@ def test_skeleton_array_carries_everything() -> None:
     assert msg.processing_latency.nanosec == 250_000_000
 
 
+def test_root_source_codes_are_the_message_constants() -> None:
+    """The ROS-free content's codes (output.content) are Skeleton3D.msg's ROOT_* constants."""
+    from ros2_ctxpose.output.content import ROOT_SOURCE_CODES
+
+    assert ROOT_SOURCE_CODES == {
+        "intrinsics": Skeleton3D.ROOT_FROM_INTRINSICS,
+        "depth": Skeleton3D.ROOT_FROM_DEPTH,
+        "scale_unknown": Skeleton3D.ROOT_SCALE_UNKNOWN,
+        "floor": Skeleton3D.ROOT_FROM_FLOOR,
+        "views": Skeleton3D.ROOT_FROM_VIEWS,
+    }
+
+
 def test_markers_per_person() -> None:
     msg = skeleton_array(HEADER, [person(track_id=1), person(JOINTS + [1, 0, 0], track_id=2)], Duration())
     markers = marker_array(msg, Duration(sec=0, nanosec=500_000_000)).markers
@@ -115,6 +129,61 @@ def test_markers_per_person() -> None:
     assert joints.color == bones.color and markers[0].color != markers[2].color
     again = marker_array(skeleton_array(HEADER, [person(track_id=2)], Duration()), Duration()).markers
     assert again[0].color == markers[2].color, "a track keeps its colour across frames"
+
+
+def plain(msg: object) -> object:
+    """A message as nested dicts and lists (for ``np.testing.assert_equal``: NaN equals NaN)."""
+    if hasattr(msg, "get_fields_and_field_types"):
+        return {name: plain(getattr(msg, name)) for name in msg.get_fields_and_field_types()}
+    if isinstance(msg, list | tuple):
+        return [plain(v) for v in msg]
+    return np.asarray(msg).tolist() if not isinstance(msg, str) else msg
+
+
+@pytest.mark.parametrize("joint_frames", [False, True])
+def test_the_node_and_the_recording_write_the_same_messages(tmp_path, joint_frames: bool) -> None:
+    """One output layer: for the same people, the recording's CDR on every topic decodes (with
+    rclpy) to exactly what a subscriber gets from the node's messages (ros converters, serialized by
+    rclpy), in a namespace as without. (Not the bytes themselves: rclpy leaves the CDR alignment
+    padding uninitialised.)"""
+    pytest.importorskip("mcap_ros2", reason="mcap-ros2-support is not installed")
+    from mcap.reader import make_reader
+    from rclpy.serialization import deserialize_message
+    from tf2_msgs.msg import TFMessage
+    from visualization_msgs.msg import MarkerArray
+
+    from ros2_ctxpose.msg import Skeleton3DArray
+    from ros2_ctxpose.output.recording import McapRecorder
+
+    rng = np.random.default_rng(5)
+    noisy = JOINTS + rng.normal(scale=0.01, size=JOINTS.shape)
+    hidden = JOINTS.copy()
+    hidden[3] = np.nan  # an ankle not placed: no markers, no TF, but in the Skeleton3DArray
+    people = [person(track_id=3), person(noisy, ROOT_SCALE_UNKNOWN, 8), person(hidden, track_id=11)]
+    people[1].placement_note = "feet not visible"
+    people[1].root_cov = np.diag([0.01, 0.02, 0.3])
+    latency, lifetime = Duration(sec=0, nanosec=40_000_000), Duration(sec=1, nanosec=250_000_000)
+    skeletons = skeleton_array(HEADER, people, latency)
+    node = {
+        "/robot/people": skeletons,
+        "/robot/people/markers": marker_array(skeletons, lifetime),
+        "/tf": TFMessage(transforms=frame_transforms(skeletons, joint_frames)),
+    }
+    path = tmp_path / "agree.mcap"
+    stamp_ns = HEADER.stamp.sec * 10**9 + HEADER.stamp.nanosec
+    with McapRecorder(
+        path, pose_topic="/robot/people", marker_lifetime_ns=1_250_000_000, joint_frames=joint_frames
+    ) as recorder:
+        recorder.write(stamp_ns, HEADER.frame_id, people, latency_ns=40_000_000)
+    with path.open("rb") as f:
+        recorded = {channel.topic: bytes(message.data) for _, channel, message in make_reader(f).iter_messages()}
+    types = {"/robot/people": Skeleton3DArray, "/robot/people/markers": MarkerArray, "/tf": TFMessage}
+    assert len(node["/robot/people/markers"].markers) == 4 and len(node["/tf"].transforms) == (
+        34 if joint_frames else 2
+    )
+    for topic, msg in node.items():
+        sent = deserialize_message(serialize_message(msg), types[topic])  # as a subscriber gets it
+        np.testing.assert_equal(plain(deserialize_message(recorded[topic], types[topic])), plain(sent), err_msg=topic)
 
 
 def test_body_frame_of_a_person_facing_the_camera() -> None:

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from ros2_ctxpose.core.lifter.model import ContextLifter, LifterConfig, load_lifter, save_lifter
-from ros2_ctxpose.core.lifter.weights_io import DIGEST_KEY, WeightsError, content_sha256
+from ros2_ctxpose.core.weights import DIGEST_KEY, WeightsError, content_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 SCANNED = ("ros2_ctxpose", "test", "benchmarks", "scripts", "tools")

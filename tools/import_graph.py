@@ -25,11 +25,17 @@ RULES = (
     ("ros", "training", "the node never loads training code"),
     ("ros", "cli", "the ROS layer and the CLI are siblings"),
     ("training", "ros", "training is ROS-free"),
+    ("core", "output", "the core is inference; the output layer builds on it"),
+    ("output", "ros", "the output layer is ROS-free (the CLI records without ROS)"),
+    ("output", "cli", "the output layer is a library under the CLI"),
+    ("output", "training", "outputs never need the training wing"),
 )
 #: (importer prefix, third-party top-level module, why)
 THIRD_PARTY_RULES = (
     ("ros", "torch", "the ROS layer converts messages and wires topics; the models live in core"),
     ("core", "rclpy", "the ML core never imports rclpy"),
+    ("output", "rclpy", "message content is plain data; ros/ makes rclpy messages of it"),
+    ("output", "torch", "message content needs no model"),
 )
 
 

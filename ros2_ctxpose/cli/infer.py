@@ -21,7 +21,7 @@ With ``--camera-pose FILE`` (the camera's pose above the floor) people standing 
 placed on it (``root_source`` = ``floor``; the others say why not in ``placement_note``).
 
 ``--mcap FILE`` also records the results as ROS 2 messages in an MCAP file for Foxglove (3D
-skeletons, TF frames, the overlay image; ``core/recording.py``, ``config/foxglove_layout.json``).
+skeletons, TF frames, the overlay image; ``output/recording.py``, ``config/foxglove_layout.json``).
 """
 
 from __future__ import annotations
@@ -40,10 +40,9 @@ import numpy as np
 from ..core.camera import DEFAULT_HFOV_DEG, CameraModel
 from .config_args import add_config_arguments, config_from_args
 
-#: Frames of the MCAP recording: the camera's optical frame (as the node's default) under an
-#: upright camera frame, so Foxglove's 3D view shows people standing.
+#: The camera's optical frame in the MCAP recording (as the node's default); the recorder puts it
+#: under ``camera_link``, so Foxglove's 3D view shows people standing.
 FRAME_ID = "camera_optical_frame"
-UPRIGHT_FRAME = "camera_link"
 #: Time between still images in an MCAP recording (they have no time stamps of their own).
 STILL_IMAGE_PERIOD_NS = 1_000_000_000
 
@@ -274,10 +273,10 @@ def _overlay_dir(path: Path) -> Path:
 
 
 def _recorder(args: argparse.Namespace) -> Any:
-    from ..core.recording import McapRecorder
+    from ..output.recording import McapRecorder
 
     try:
-        return McapRecorder(args.mcap, upright_frame=UPRIGHT_FRAME)
+        return McapRecorder(args.mcap)
     except OSError as exc:
         raise OSError(f"--mcap {args.mcap}: cannot be written ({exc.strerror or exc})") from None
 
@@ -300,23 +299,39 @@ def overlay_name(frame_name: str, video: str | None, index: int) -> str:
     return name if Path(name).suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else name + ".png"
 
 
+def file_time_ns(path: str) -> int:
+    """When a file was last written (its mtime, ns); 0 when it cannot be read."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
 class _Timeline:
-    """MCAP log times: a video's frames at their own stamps, videos and still images one after the
-    other (a still image every ``STILL_IMAGE_PERIOD_NS``), so that one recording never goes back."""
+    """MCAP log times in the footage's own time: a video's frames at the file's mtime plus their
+    position in the video (the container's timestamps), a still image at its file's mtime.
+    A file's mtime is when it was written (for a camera's file, about when it was recorded; for a
+    copy, when it was copied): the only time every image and video file has, where the containers'
+    creation-time tags are optional and OpenCV does not read them. Files follow each other so that
+    one recording never goes back: a file whose time is earlier than what came before starts
+    ``STILL_IMAGE_PERIOD_NS`` after it."""
 
     def __init__(self) -> None:
         self.offset_ns = 0
         self.last_ns = -STILL_IMAGE_PERIOD_NS
         self.video: str | None = None
 
-    def __call__(self, video: str | None, stamp_s: float | None) -> int:
+    def _start(self, path: str) -> int:
+        return max(file_time_ns(path), self.last_ns + STILL_IMAGE_PERIOD_NS)
+
+    def __call__(self, path: str, video: str | None, stamp_s: float | None) -> int:
         if video is None or stamp_s is None:
             self.video = None
-            self.last_ns = max(self.last_ns + STILL_IMAGE_PERIOD_NS, 0)
+            self.last_ns = self._start(video or path)
             return self.last_ns
         if video != self.video:
             self.video = video
-            self.offset_ns = self.last_ns + STILL_IMAGE_PERIOD_NS
+            self.offset_ns = self._start(video)
         self.last_ns = max(self.offset_ns + int(round(stamp_s * 1e9)), self.last_ns + 1)
         return self.last_ns
 
@@ -350,7 +365,7 @@ def _run(args: argparse.Namespace) -> int:
             if args.overlay is not None:
                 check_overlay_dir(args.overlay)
             if args.mcap is not None:
-                from ..core.recording import check_available
+                from ..output.recording import check_available
 
                 check_available()
             pipeline = Pose3DPipeline.from_config(config)
@@ -393,7 +408,7 @@ def _run(args: argparse.Namespace) -> int:
                     failures += 1
             if recorder is not None:
                 recorder.write(
-                    timeline(frame.video, frame.stamp_s),
+                    timeline(frame.name, frame.video, frame.stamp_s),
                     args.frame_id,
                     result.people,
                     image=drawn if args.mcap_image else None,

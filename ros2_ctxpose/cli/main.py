@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 #: Subcommand modules, in the order ``--help`` lists them.
-_REQUIRED_MODULES = ("ros2_ctxpose.cli.infer", "ros2_ctxpose.cli.evaluate")
+_REQUIRED_MODULES = ("ros2_ctxpose.cli.infer", "ros2_ctxpose.cli.evaluate", "ros2_ctxpose.cli.fuse")
 _OPTIONAL_MODULES = ("ros2_ctxpose.cli.train", "ros2_ctxpose.cli.bench", "ros2_ctxpose.cli.synth")
 
 

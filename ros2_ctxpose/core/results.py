@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .joint_sets import h36m_confidence
+
 #: Values of ``Person3D.root_source``; they mirror the ROOT_* constants of Skeleton3D.msg.
 ROOT_FROM_INTRINSICS = "intrinsics"
 ROOT_FROM_DEPTH = "depth"
@@ -96,3 +98,30 @@ def frame_record(result: FrameResult, **fields: Any) -> dict[str, Any]:
 def to_json(record: dict[str, Any]) -> str:
     """One JSON line; refuses NaN rather than writing the invalid token ``NaN``."""
     return json.dumps(record, allow_nan=False)
+
+
+def _array(value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """A record's nested list as a float array of ``shape``; ``null`` becomes NaN."""
+    array = np.array(value, dtype=object)
+    return np.where(array == None, np.nan, array).astype(np.float64).reshape(shape)  # noqa: E711
+
+
+def person_from_record(record: dict[str, Any]) -> Person3D:
+    """The inverse of :func:`person_record` (for tools that read ``ctxpose infer`` output back,
+    such as ``ctxpose fuse``); raises KeyError or ValueError on a malformed record."""
+    kp = _array(record["joints_2d_px"], (-1, 3))
+    joints = _array(record["joints_3d_cam_m"], (-1, 3))
+    cov = record.get("root_cov_m2")
+    return Person3D(
+        track_id=int(record["id"]),
+        score=float(_array(record["score"], ())),
+        bbox_xyxy=_array(record["bbox_xyxy"], (4,)),
+        keypoints_2d=kp,
+        joints_3d=joints,
+        joints_uv=np.full((len(joints), 2), np.nan),
+        joints_conf=h36m_confidence(np.nan_to_num(kp[:, 2], nan=0.0)),
+        root=_array(record["root_cam_m"], (3,)),
+        root_source=str(record["root_source"]),
+        root_cov=unknown_covariance() if cov is None else _array(cov, (3, 3)),
+        placement_note=str(record.get("placement_note", "")),
+    )

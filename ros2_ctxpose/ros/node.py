@@ -435,9 +435,14 @@ class Pose3DNode(LifecycleNode):
         self.device = f"{detector.device} ({detector.backend} {detector.precision})"
         if self.ros.record_mcap:
             try:
-                from ros2_ctxpose.core.recording import McapRecorder
+                from ros2_ctxpose.output.recording import McapRecorder
 
-                self._recorder = McapRecorder(self.ros.record_mcap)
+                self._recorder = McapRecorder(
+                    self.ros.record_mcap,
+                    pose_topic=self.resolve_topic_name(OUTPUT),
+                    marker_lifetime_ns=int(self.ros.marker_lifetime_s * 1e9),
+                    joint_frames=self.ros.publish_joint_frames,
+                )
             except Exception as exc:  # noqa: BLE001
                 self.get_logger().error(
                     f"configure failed: cannot record to {self.ros.record_mcap!r}: {type(exc).__name__}: {exc}"
@@ -739,14 +744,21 @@ class Pose3DNode(LifecycleNode):
             self._marker_pub.publish(marker_array(skeletons, Duration(seconds=s.marker_lifetime_s).to_msg()))
         if s.publish_tf and people:
             self._send_tf(frame_transforms(skeletons, s.publish_joint_frames))
-        if s.publish_image and self._image_pub.get_subscription_count() > 0:
-            overlay = draw_people(image, people, keypoint_threshold=pipeline.config.keypoint_threshold)
-            self._image_pub.publish(image_codec.bgr8_message(overlay, header))
         recorder = self._recorder
+        publish_image = s.publish_image and self._image_pub.get_subscription_count() > 0
+        overlay = None
+        if publish_image or recorder is not None:
+            overlay = draw_people(image, people, keypoint_threshold=pipeline.config.keypoint_threshold)
+        if publish_image:
+            self._image_pub.publish(image_codec.bgr8_message(overlay, header))
         if recorder is not None:
             try:
                 recorder.write(
-                    RosTime.from_msg(header.stamp).nanoseconds, header.frame_id, people, latency_ns=latency.nanoseconds
+                    RosTime.from_msg(header.stamp).nanoseconds,
+                    header.frame_id,
+                    people,
+                    image=overlay,
+                    latency_ns=latency.nanoseconds,
                 )
             except Exception as exc:  # noqa: BLE001 - recording must not stop the outputs
                 self.get_logger().error(

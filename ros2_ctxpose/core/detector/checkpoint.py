@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..lifter.weights_io import content_sha256, non_finite
+from ..weights import content_sha256, non_finite
 
 # numpy scalars (e.g. in training metrics) pickle through this data-only helper. import_module
 # rather than two `from ... import` statements, which a type checker takes for a redefinition.

@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ros2_ctxpose.core.lifter.context import DeformableContext, weighted_centre_scale
-from ros2_ctxpose.core.lifter.weights_io import (
+from ros2_ctxpose.core.skeleton import COCO17, COCO17_FLIP, H36M17, H36M17_FLIP
+from ros2_ctxpose.core.weights import (
     DIGEST_KEY,
     WeightsError,
     check_content,
@@ -41,7 +42,6 @@ from ros2_ctxpose.core.lifter.weights_io import (
     non_finite,
     read_weights_file,
 )
-from ros2_ctxpose.core.skeleton import COCO17, COCO17_FLIP, H36M17, H36M17_FLIP
 
 
 @dataclass
@@ -252,7 +252,7 @@ DEFAULT_WEIGHTS = "weights/ctxpose_lifter.pt"
 def save_lifter(model: ContextLifter, path: str | Path, meta: dict[str, Any] | None = None) -> None:
     """Save only what ``load_lifter`` needs: plain tensors, the config dict and a metadata dict.
 
-    The metadata gets ``content_sha256`` (``weights_io.content_sha256`` of the config and the
+    The metadata gets ``content_sha256`` (``core.weights.content_sha256`` of the config and the
     tensors), which ``load_lifter`` checks. Non-finite weights are refused (``WeightsError``). The
     file is written beside ``path`` and renamed into place, so a crash never leaves half a file.
     """
@@ -277,7 +277,7 @@ def save_lifter(model: ContextLifter, path: str | Path, meta: dict[str, Any] | N
 def load_lifter(path: str | Path | None = None, device: str | torch.device = "cpu") -> ContextLifter:
     """The lifter from ``path`` (default: the weights shipped in this package), in eval mode.
 
-    Raises ``FileNotFoundError`` or ``weights_io.WeightsError`` (a ``ValueError``) naming the file
+    Raises ``FileNotFoundError`` or ``core.weights.WeightsError`` (a ``ValueError``) naming the file
     when it is missing, empty, not a torch file, damaged, not lifter weights, holds non-finite
     values or does not match the digest recorded when it was saved.
     """

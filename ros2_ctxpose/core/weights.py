@@ -1,15 +1,19 @@
-"""Reading and checking lifter weight files: plain data only, intact, finite, as saved.
+"""Reading and checking weight files, for the detector's cache and the lifter alike: plain data
+only, intact, finite, as saved.
 
-A lifter file is ``torch.save({"config": dict, "state_dict": {name: tensor}, "meta": dict})``.
-It is read with ``torch.load(weights_only=True)`` only, whoever wrote it (no pickled code ever
-runs), after cheap checks that turn the usual accidents into one clear error naming the file:
-missing, empty, not a torch zip (a text or random file), a damaged archive (zip CRCs, which
-``torch.load`` does not check). Then the content: every tensor finite, and, when the metadata
-carries ``content_sha256`` (``save_lifter`` always writes it), the digest of the config and the
-tensors recomputed and compared, so a file changed after saving (a flipped bit in a tensor, an
-edited config value) is refused instead of silently giving joints hundreds of metres off.
+A weights file is a ``torch.save`` dict (the lifter's: ``{"config", "state_dict", "meta"}``; the
+detector's converted-checkpoint cache: ``{"yaml", "state_dict", "sha256"}``). It is read with
+``torch.load(weights_only=True)`` only, whoever wrote it (no pickled code ever runs), after cheap
+checks that turn the usual accidents into one clear error naming the file: missing, empty, not a
+torch zip (a text or random file), a damaged archive (zip CRCs, which ``torch.load`` does not
+check). Then the content: every tensor finite, and, when the metadata carries ``content_sha256``
+(``save_lifter`` always writes it), the digest of the config and the tensors recomputed and
+compared, so a file changed after saving (a flipped bit in a tensor, an edited config value) is
+refused instead of silently giving joints hundreds of metres off.
 
-Nothing here knows the model: ``model.save_lifter`` / ``model.load_lifter`` build on it.
+Nothing here knows a model, so neither ``core.detector`` nor ``core.lifter`` imports the other
+for it: ``lifter.model.save_lifter`` / ``load_lifter`` and ``detector.checkpoint``'s cache build
+on it.
 """
 
 from __future__ import annotations
