@@ -5,6 +5,8 @@
     python benchmarks/node_stress.py --scenario baseline   # the same frames at 2 Hz: the unloaded figure
     python benchmarks/node_stress.py --scenario demo       # the demo camera (demo_publisher) at 30 Hz
     python benchmarks/node_stress.py --soak 600            # the demo camera for 10 minutes, one run
+    python benchmarks/node_stress.py --publishers 2 --rate 60 --vs-baseline --runs 1
+                                  # two cameras on one topic, each at 60 Hz, compared with an unloaded run
 
 Scenarios (each starts a fresh pose3d_node per run, ``autostart:=true``, ``device:=cpu``):
 
@@ -12,6 +14,10 @@ Scenarios (each starts a fresh pose3d_node per run, ``autostart:=true``, ``devic
   (upscaled, pre-built messages, fresh stamps) with a matching CameraInfo at ``--rate`` Hz
   (default 120), reliable keep-last 2 as camera drivers publish. The node can process a few
   frames per second on a small CPU, so this is a 15-40x overload.
+- ``--publishers N``: N flood (or baseline) publisher processes on the same topic, each at
+  ``--rate`` Hz (two processes publishing at once once made the node's memory grow).
+- ``--vs-baseline``: first one ``baseline`` run (one publisher at 2 Hz), then the runs; the table
+  gives each run's p50/p95 latency as a multiple of the baseline's (target: p95 <= 2x).
 - ``baseline``: the same publisher and frames at ``--rate`` 2 Hz (below what the node keeps up
   with): the latency the flood's is compared with.
 - ``demo``: ``demo_publisher`` (Sports2D's clip as a camera, 1768x994) at ``--rate`` Hz (30).
@@ -199,17 +205,20 @@ def mean_reported(diagnostics: list[tuple[float, dict[str, str]]], start: float,
     return statistics.fmean(values) if values else None
 
 
-def published_rate(log: Path, start: float, end: float) -> float | None:
-    """Frames per second the flood publisher achieved in [start, end] (from its log)."""
-    marks = []
-    for line in log.read_text().splitlines():
-        if line.startswith("published "):
-            _, t, count = line.split()
-            if start <= float(t) <= end:
-                marks.append((float(t), int(count)))
-    if len(marks) < 2:
-        return None
-    return (marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0])
+def published_rate(logs: list[Path], start: float, end: float) -> float | None:
+    """Frames per second the flood publishers achieved together in [start, end] (from their logs)."""
+    total = 0.0
+    for log in logs:
+        marks = []
+        for line in log.read_text().splitlines():
+            if line.startswith("published "):
+                _, t, count = line.split()
+                if start <= float(t) <= end:
+                    marks.append((float(t), int(count)))
+        if len(marks) < 2:
+            return None
+        total += (marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0])
+    return total
 
 
 def node_command(args: argparse.Namespace) -> list[str]:
@@ -230,8 +239,8 @@ def node_command(args: argparse.Namespace) -> list[str]:
     ]
 
 
-def publisher_command(args: argparse.Namespace) -> list[str]:
-    ros_args = ["--ros-args", "-r", f"__ns:={NAMESPACE}/camera"]
+def publisher_command(args: argparse.Namespace, index: int = 1) -> list[str]:
+    ros_args = ["--ros-args", "-r", f"__ns:={NAMESPACE}/camera", "-r", f"__node:=camera_{index}"]
     if args.scenario in ("flood", "baseline"):
         return [sys.executable, str(Path(__file__).resolve()), "--role", "flood", "--rate", str(args.rate), *ros_args]
     return [
@@ -274,15 +283,19 @@ def measure(args: argparse.Namespace, log_dir: Path, run: int) -> dict[str, Any]
         Skeleton3DArray, "human/pose3d", on_skeletons, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     )
     client.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
-    node_log, publisher_log = log_dir / f"pose3d_node_run{run}.log", log_dir / f"publisher_run{run}.log"
+    node_log = log_dir / f"pose3d_node_run{run}.log"
+    publisher_logs = [log_dir / f"publisher{i}_run{run}.log" for i in range(1, args.publishers + 1)]
     node = spawn(node_command(args), node_log, ROOT)
-    publisher = spawn(publisher_command(args), publisher_log, ROOT)
+    publishers = [spawn(publisher_command(args, i), log, ROOT) for i, log in enumerate(publisher_logs, 1)]
     try:
-        node_ps, pub_ps = psutil.Process(node.pid), psutil.Process(publisher.pid)
+        node_ps, pub_ps = psutil.Process(node.pid), [psutil.Process(p.pid) for p in publishers]
         wait_for_first_result(
             lambda: rclpy.spin_once(client, timeout_sec=0.2),
             lambda: bool(seen.received_at),
-            {"pose3d_node": (node, node_log), "publisher": (publisher, publisher_log)},
+            {
+                "pose3d_node": (node, node_log),
+                **{f"publisher {i}": (p, log) for i, (p, log) in enumerate(zip(publishers, publisher_logs), 1)},
+            },
             args.startup_timeout,
             args.settle,
         )
@@ -290,7 +303,7 @@ def measure(args: argparse.Namespace, log_dir: Path, run: int) -> dict[str, Any]
         first = len(seen.received_at)
         psutil.cpu_percent(None)  # starts the machine-wide CPU window
         load_start = os.getloadavg()
-        cpu0, pub_cpu0, start = node_ps.cpu_times(), pub_ps.cpu_times(), time.monotonic()
+        cpu0, pub_cpu0, start = node_ps.cpu_times(), [p.cpu_times() for p in pub_ps], time.monotonic()
         end, next_sample, report = start + args.duration, start, start + 60.0
         while time.monotonic() < end:
             rclpy.spin_once(client, timeout_sec=0.05)
@@ -307,12 +320,13 @@ def measure(args: argparse.Namespace, log_dir: Path, run: int) -> dict[str, Any]
                     flush=True,
                 )
                 report += 60.0
-        cpu1, pub_cpu1, stop = node_ps.cpu_times(), pub_ps.cpu_times(), time.monotonic()
+        cpu1, pub_cpu1, stop = node_ps.cpu_times(), [p.cpu_times() for p in pub_ps], time.monotonic()
         machine_cpu = psutil.cpu_percent(None) * psutil.cpu_count()
         if node.poll() is not None:
             raise RuntimeError(f"pose3d_node exited during the measurement; see {log_dir}/pose3d_node_run{run}.log")
     finally:
-        stop_process(publisher)
+        for publisher in publishers:
+            stop_process(publisher)
         stop_process(node)
         client.destroy_node()
         rclpy.try_shutdown()
@@ -347,8 +361,8 @@ def measure(args: argparse.Namespace, log_dir: Path, run: int) -> dict[str, Any]
         if rss
         else None,
         "node_cpu_percent": cpu(cpu0, cpu1),
-        "publisher_cpu_percent": cpu(pub_cpu0, pub_cpu1),
-        "camera_rate_achieved_hz": published_rate(log_dir / f"publisher_run{run}.log", start, stop)
+        "publisher_cpu_percent": sum(cpu(a, b) for a, b in zip(pub_cpu0, pub_cpu1, strict=True)),
+        "camera_rate_achieved_hz": published_rate(publisher_logs, start, stop)
         if args.scenario in ("flood", "baseline")
         else None,
         "machine_cpu_percent": machine_cpu,
@@ -398,7 +412,9 @@ def format_table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     )
 
 
-def write(args: argparse.Namespace, label: str, runs: list[dict[str, Any]]) -> None:
+def write(
+    args: argparse.Namespace, label: str, runs: list[dict[str, Any]], baseline: dict[str, Any] | None = None
+) -> None:
     """The JSON document so far (rewritten after every run)."""
     args.json.write_text(
         json.dumps(
@@ -407,16 +423,22 @@ def write(args: argparse.Namespace, label: str, runs: list[dict[str, Any]]) -> N
                 "environment": environment(),
                 "scenario": label,
                 "camera_rate_hz": args.rate,
+                "publishers": args.publishers,
                 "duration_s": args.duration,
                 "warmup_s": args.warmup,
                 "node_command": node_command(args),
                 "publisher_command": publisher_command(args),
                 "runs": runs,
+                "baseline": baseline,
             },
             indent=2,
         )
         + "\n"
     )
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    return value / base if value is not None and base else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -442,6 +464,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=None,
         help="seconds of the window left out of the RSS slope (default 10; 60 for a soak)",
+    )
+    parser.add_argument(
+        "--publishers", type=int, choices=(1, 2), default=1, help="flood publisher processes on the one topic"
+    )
+    parser.add_argument(
+        "--vs-baseline", action="store_true", help="first a baseline run; latencies also as multiples of its"
     )
     parser.add_argument("--scale", type=float, default=1.0, help="demo_publisher scale (demo scenario)")
     parser.add_argument("--device", default="cpu")
@@ -479,6 +507,19 @@ def main(argv: list[str] | None = None) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     label = "soak" if args.soak else args.scenario
     print(f"node_stress: {label}, camera {args.rate:g} Hz, {args.duration:g} s x {args.runs} run(s); logs in {log_dir}")
+    baseline = None
+    if args.vs_baseline:
+        unloaded = argparse.Namespace(**{**vars(args), "scenario": "baseline", "rate": 2.0, "publishers": 1})
+        try:
+            baseline = measure(unloaded, log_dir, 0)
+        except RuntimeError as error:
+            print(f"node_stress: baseline run: {error}", file=sys.stderr)
+            return 1
+        print(
+            f"  baseline (1 publisher, 2 Hz): latency p50 {baseline['latency_ms']['p50']:.0f} ms "
+            f"p95 {baseline['latency_ms']['p95']:.0f} ms",
+            flush=True,
+        )
     runs = []
     for run in range(1, args.runs + 1):
         try:
@@ -487,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"node_stress: run {run}: {error}", file=sys.stderr)
             return 1
         r = runs[-1]
-        write(args, label, runs)
+        write(args, label, runs, baseline)
         print(
             f"  run {run}: {r['output_rate_hz']:.1f} results/s, latency p50 {r['latency_ms']['p50']:.0f} ms "
             f"p95 {r['latency_ms']['p95']:.0f} ms",
@@ -502,6 +543,8 @@ def main(argv: list[str] | None = None) -> int:
         "lat p50",
         "lat p95",
         "lat max",
+        "p50 x base",
+        "p95 x base",
         "received",
         "processed",
         "dropped",
@@ -528,6 +571,8 @@ def main(argv: list[str] | None = None) -> int:
                 r["latency_ms"]["p50"],
                 r["latency_ms"]["p95"],
                 r["latency_ms"]["max"],
+                _ratio(r["latency_ms"]["p50"], baseline["latency_ms"]["p50"] if baseline else None),
+                _ratio(r["latency_ms"]["p95"], baseline["latency_ms"]["p95"] if baseline else None),
                 c.get("frames_received"),
                 c.get("frames_processed"),
                 c.get("frames_dropped"),

@@ -22,11 +22,10 @@ Writes ``--json`` (default output/precision/precision_accuracy.json).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's package first, whatever the overlay holds
@@ -36,14 +35,18 @@ import numpy as np  # noqa: E402
 from ros2_ctxpose.benchmarking import format_table, summarize, write_json  # noqa: E402
 from ros2_ctxpose.benchmarking.accuracy import KeypointDeviation, mean_or_none  # noqa: E402
 
+if TYPE_CHECKING:
+    from ros2_ctxpose.core.annotations import AnnotatedImage, GroundTruth
+
 DEFAULT_CONFIGS = ("torch:fp32", "torch:bf16", "openvino:fp32", "openvino:bf16", "openvino:int8")
 
 
-def _load_s11(s11_dir: Path, step: int) -> list[tuple[dict[str, Any], np.ndarray]]:
+def _load_s11(s11_dir: Path, step: int) -> list[tuple[AnnotatedImage, GroundTruth, np.ndarray]]:
+    from ros2_ctxpose.core.annotations import read_annotations
     from ros2_ctxpose.core.media import read_image
 
-    entries = json.loads((s11_dir / "annotations.json").read_text())["images"][::step]
-    return [(e, read_image(s11_dir / e["file"])) for e in entries]
+    entries = read_annotations(s11_dir / "annotations.json").images[::step]
+    return [(e, e.truth, read_image(e.path)) for e in entries if e.truth is not None]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from ros2_ctxpose.core.config import PipelineConfig
-    from ros2_ctxpose.core.evaluation import annotation_camera, match_person, pose_errors
+    from ros2_ctxpose.core.evaluation import match_person, pose_errors
     from ros2_ctxpose.core.joint_sets import JOINT_SETS
     from ros2_ctxpose.core.paths import shared_data_dir
     from ros2_ctxpose.core.pipeline import Pose3DPipeline
@@ -134,20 +137,20 @@ def main(argv: list[str] | None = None) -> int:
     detector_ms: list[list[float]] = [[] for _ in configs]
     missed = [0] * len(configs)
     started = time.perf_counter()
-    for n, (entry, image) in enumerate(s11):
-        camera = annotation_camera(entry, image.shape[1], image.shape[0])
+    for n, (entry, truth, image) in enumerate(s11):
+        camera = entry.camera(image.shape[1], image.shape[0])
         for index, pipeline in enumerate(pipelines):
             result = pipeline(image, camera)
             detector_ms[index].append(result.timings_ms["detector"])
             match = match_person(
                 np.array([p.keypoints_2d for p in result.people]).reshape(-1, 17, 3),
-                np.asarray(entry["joints_2d_px"]),
+                truth.joints_2d,
                 mapping,
             )
             if match is None:
                 missed[index] += 1
             else:
-                e = pose_errors(result.people[match[0]].joints_3d, np.asarray(entry["joints_3d_cam_m"]), mapping)
+                e = pose_errors(result.people[match[0]].joints_3d, truth.joints_3d, mapping)
                 errors[index].append((e.mpjpe_mm, e.pa_mpjpe_mm))
         ref = last[0]
         for dev, det in zip(s11_dev, last, strict=True):

@@ -1,5 +1,6 @@
 """Session fixtures: a private ROS environment and clear skips where ROS is absent, the shared data
-(``shared_data``, ``bus``), the CPU detector, and the ``unit`` marker of the fast loop.
+(``shared_data``, ``images``, ``annotations``, ``bus``), the CPU detector, a module's rclpy
+``context``, and the ``unit`` marker of the fast loop (``python -m pytest -m unit -x``).
 
 `bash scripts/test.sh` sets everything up; a plain `pytest` in another environment still works,
 with the ROS tests (and those needing weights or shared data) skipped and the reason listed
@@ -116,6 +117,41 @@ def shared_data():
         return found
 
     return path
+
+
+@pytest.fixture(scope="session")
+def images(shared_data) -> Path:
+    """The annotated images folder (``data/images``), which golden files and annotations name
+    their images relative to."""
+    return shared_data("data/images")
+
+
+@pytest.fixture(scope="module")
+def context():
+    """A private rclpy context for one module's in-process nodes, shut down after it."""
+    import rclpy
+    from rclpy.context import Context
+
+    ctx = Context()
+    rclpy.init(context=ctx, args=[])
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
+@pytest.fixture(scope="session")
+def annotations(shared_data):
+    """A function: the ``core.annotations.Annotations`` of ``rel`` (an annotations.json under the
+    shared data), read once per session, or a skip like ``shared_data``'s."""
+    from ros2_ctxpose.core.annotations import Annotations, read_annotations
+
+    read: dict[str, Annotations] = {}
+
+    def load(rel: str = "data/images/annotations.json") -> Annotations:
+        if rel not in read:
+            read[rel] = read_annotations(shared_data(rel))
+        return read[rel]
+
+    return load
 
 
 @pytest.fixture(scope="session")

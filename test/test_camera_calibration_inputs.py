@@ -30,7 +30,7 @@ def camera_info_yaml(
 
 
 def _args(camera_info: Path) -> argparse.Namespace:
-    return argparse.Namespace(fx=None, fy=None, cx=None, cy=None, camera_info=camera_info, fov=60.0)
+    return argparse.Namespace(fx=None, fy=None, cx=None, cy=None, camera_info=camera_info, assumed_hfov_deg=60.0)
 
 
 @pytest.mark.parametrize(

@@ -18,17 +18,13 @@ import pytest
 from ros2_ctxpose.cli import main as cli_main
 from ros2_ctxpose.cli.config_args import config_from_args, flag
 from ros2_ctxpose.cli.infer import CameraSource, load_camera_info
+from ros2_ctxpose.core.annotations import read_annotations, write_subset
 from ros2_ctxpose.core.config import ConfigError, PipelineConfig
 from ros2_ctxpose.core.media import iter_frames
 from ros2_ctxpose.core.tracking import box_iou
 
 #: The reference backend on the CPU, whatever else is installed (``auto`` would pick OpenVINO).
 TORCH_CPU = ["--backend", "torch", "--device", "cpu"]
-
-
-@pytest.fixture(scope="module")
-def images(shared_data) -> Path:
-    return shared_data("data/images")
 
 
 @pytest.fixture(scope="module")
@@ -292,14 +288,14 @@ def test_eval_on_annotated_images(
     tmp_path: Path, weights_available: None, images: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One image per dataset (plus one without 3D) keeps this fast; the numbers must be finite."""
-    data = json.loads((images / "annotations.json").read_text())
     picked, seen = [], set()
-    for entry in data["images"]:
-        if entry["joint_names"] not in seen:
-            seen.add(entry["joint_names"])
-            picked.append(entry)
+    for index, entry in enumerate(read_annotations(images / "annotations.json")):
+        layout = entry.truth and entry.truth.joint_set
+        if layout not in seen:
+            seen.add(layout)
+            picked.append(index)
     subset = tmp_path / "annotations.json"
-    subset.write_text(json.dumps({"joint_sets": data["joint_sets"], "images": picked}))
+    write_subset(images / "annotations.json", subset, picked)
     report = tmp_path / "eval.json"
     rc = cli_main.main(["eval", str(subset), "--images-root", str(images), *TORCH_CPU, "--json", str(report)])
     assert rc == 0

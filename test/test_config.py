@@ -36,8 +36,16 @@ def test_defaults_are_valid_and_documented() -> None:
             assert f.metadata["range"] is not None, name
 
 
-def test_config_error_is_a_value_error() -> None:
-    assert issubclass(ConfigError, ValueError)
+def test_every_problem_is_reported_at_once_as_a_value_error() -> None:
+    """The CLI and the node catch ``ValueError``; one error names every bad setting, not the first."""
+    with pytest.raises(ValueError) as info:
+        PipelineConfig(imgsz=500, max_people=0, device="gpu")
+    assert isinstance(info.value, ConfigError)
+    assert str(info.value).split("; ") == [
+        "device must be auto, cpu, cuda or cuda:N, got 'gpu'",
+        "imgsz must be a multiple of 32, got 500",
+        "max_people must be in [1, 100], got 0",
+    ]
 
 
 @pytest.mark.parametrize(

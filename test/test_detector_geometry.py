@@ -67,7 +67,7 @@ def test_letterbox_round_trip_and_grid() -> None:
 def test_letterbox_rejects_bad_sizes() -> None:
     with pytest.raises(ValueError, match="empty"):
         Letterbox.fit((0, 10))
-    with pytest.raises(ValueError, match="multiple of the stride"):
+    with pytest.raises(ValueError, match="imgsz must be a multiple of 32, got 100"):
         Letterbox.fit((10, 10), imgsz=100)
 
 

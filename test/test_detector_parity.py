@@ -30,12 +30,6 @@ def golden(shared_data) -> dict[str, np.ndarray]:
         return dict(data)
 
 
-@pytest.fixture(scope="module")
-def images(shared_data) -> Path:
-    """The folder the golden file's image names are relative to."""
-    return shared_data("data/images")
-
-
 def _golden_files(golden: dict[str, np.ndarray]) -> list[str]:
     return sorted({k.rsplit(":", 1)[0] for k in golden if not k.startswith("raw:")})
 
@@ -84,7 +78,6 @@ def _check_final_detections(
     )
 
 
-@pytest.mark.slow
 def test_final_detections_match_the_coco_images(
     detector: TorchPoseDetector, golden: dict[str, np.ndarray], images: Path
 ) -> None:

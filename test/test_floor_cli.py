@@ -12,6 +12,7 @@ import pytest
 
 from ros2_ctxpose.cli import main as cli_main
 from ros2_ctxpose.cli.infer import load_camera_pose
+from ros2_ctxpose.core.annotations import read_annotations, write_subset
 
 TORCH_CPU = ["--backend", "torch", "--device", "cpu"]
 #: A camera 1.6 m above the floor looking straight ahead (X_floor = R X_cam + T).
@@ -77,19 +78,19 @@ def test_infer_refuses_a_bad_camera_pose_up_front(tmp_path: Path, capsys: pytest
 @pytest.mark.slow
 def test_infer_places_a_walker_on_the_floor(tmp_path: Path, weights_available: None, shared_data) -> None:
     images = shared_data("data/images")
-    entry = next(e for e in json.loads((images / "annotations.json").read_text())["images"] if "S8_" in e["file"])
-    camera = json.loads(shared_data("data/h36m/cameras.json").read_text())[f"{entry['subject']}/{entry['camera']}"]
+    entry = next(e for e in read_annotations(images / "annotations.json") if "S8_" in e.file and e.truth)
+    camera = json.loads(shared_data("data/h36m/cameras.json").read_text())[f"{entry.subject}/{entry.camera_name}"]
     pose = _write(tmp_path / "pose.yaml", {"R": camera["R"], "T": np.ravel(camera["T"]).tolist()})
-    K = np.asarray(entry["K"])
+    K = entry.K
     intrinsics = ["--fx", K[0, 0], "--fy", K[1, 1], "--cx", K[0, 2], "--cy", K[1, 2]]
     out = tmp_path / "out.jsonl"
-    argv = ["infer", str(images / entry["file"]), *TORCH_CPU, *map(str, intrinsics), "--out", str(out)]
+    argv = ["infer", str(entry.path), *TORCH_CPU, *map(str, intrinsics), "--out", str(out)]
     assert cli_main.main([*argv, "--camera-pose", str(pose)]) == 0
     (person,) = json.loads(out.read_text())["people"]
     assert person["root_source"] == "floor" and person["placement_note"] == ""
     cov = np.array(person["root_cov_m2"])
     assert cov.shape == (3, 3) and np.isfinite(cov).all()
-    gt_root = np.asarray(entry["joints_3d_cam_m"])[0]
+    gt_root = entry.truth.joints_3d[0]
     on_floor = np.linalg.norm(np.array(person["root_cam_m"]) - gt_root)
     assert cli_main.main(argv) == 0
     (plain,) = json.loads(out.read_text())["people"]
@@ -104,9 +105,8 @@ def test_eval_floor_rows_on_real_s11_frames(
     """Every 20th frame of the S11 clip (its records carry subject and camera, no R and T): the
     floor-aware rows appear, and the floor's absolute root error is the lower one."""
     clip = shared_data("data/h36m_s11_walkdog")
-    data = json.loads((clip / "annotations.json").read_text())
     subset = tmp_path / "annotations.json"
-    subset.write_text(json.dumps({"joint_sets": data["joint_sets"], "images": data["images"][::20]}))
+    write_subset(clip / "annotations.json", subset, range(0, len(read_annotations(clip / "annotations.json")), 20))
     report = tmp_path / "eval.json"
     cameras = shared_data("data/h36m/cameras.json")
     argv = ["eval", str(subset), "--images-root", str(clip), "--cameras", str(cameras), *TORCH_CPU]

@@ -73,3 +73,27 @@ def test_lifecycle_configure_activate_deactivate_cleanup(context) -> None:
         assert node.get_subscriptions_info_by_topic("/cam0/human/pose3d") == []
     finally:
         node.destroy_node()
+
+
+def test_shutdown_finishes_the_node_and_keeps_rclpys_subscriptions(context) -> None:
+    """After the lifecycle shutdown transition ``finished`` is done (the executable then exits, as
+    pose3d_node does); deactivation removes only the camera inputs, never rclpy's own
+    subscriptions (the /clock one of use_sim_time, parameter events)."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    node = make_node(context, use_sim_time=True)
+
+    def executor_sees_clock() -> bool:  # what the executor waits on, not only what exists in the graph
+        return any(sub.topic_name == "/clock" for sub in node.subscriptions)
+
+    try:
+        assert executor_sees_clock()
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert executor_sees_clock(), "deactivate removed rclpy's /clock subscription"
+        assert not node.finished.done()
+        assert node.trigger_shutdown() == TransitionCallbackReturn.SUCCESS
+        assert node.finished.done()
+    finally:
+        node.destroy_node()

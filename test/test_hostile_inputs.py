@@ -236,18 +236,9 @@ def _cli(*args: str, stdin=None, timeout: float = 600) -> subprocess.CompletedPr
     )
 
 
-@pytest.fixture(scope="module")
-def models_available() -> None:
-    from ros2_ctxpose.core.detector import default_weights_path
-
-    try:
-        default_weights_path()
-    except FileNotFoundError as exc:
-        pytest.skip(f"model weights missing: {exc}")
-
-
 @pytest.mark.parametrize(
-    "flag,target", [("--out", "folder"), ("--out", "under-a-file"), ("--overlay", "a-file"), ("--mcap", "folder")]
+    "flag,target",
+    [("--out", "folder"), ("--out", "under-a-file"), ("--overlay", "a-file"), ("--record-mcap", "folder")],
 )
 def test_bad_output_paths_are_one_clear_line(
     tmp_path: Path, flag: str, target: str, capsys: pytest.CaptureFixture[str]
@@ -263,7 +254,7 @@ def test_bad_output_paths_are_one_clear_line(
 
 
 def test_device_cuda_without_cuda_is_one_clear_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], models_available: None
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], weights_available: None
 ) -> None:
     import torch
 
@@ -280,7 +271,7 @@ def test_device_cuda_without_cuda_is_one_clear_line(
 
 
 @pytest.mark.slow
-def test_closed_pipe_ends_quietly(tmp_path: Path, models_available: None) -> None:
+def test_closed_pipe_ends_quietly(tmp_path: Path, weights_available: None) -> None:
     for i in range(3):
         cv2.imwrite(str(tmp_path / f"{i}.png"), _picture())
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
@@ -294,7 +285,7 @@ def test_closed_pipe_ends_quietly(tmp_path: Path, models_available: None) -> Non
     assert done.stdout.strip() in ("0", "141"), done.stdout  # 0 if all lines fit the pipe before it closed
 
 
-def test_cli_reports_every_bad_input_and_keeps_going(tmp_path: Path, models_available: None) -> None:
+def test_cli_reports_every_bad_input_and_keeps_going(tmp_path: Path, weights_available: None) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     cv2.imwrite(str(folder / "a_good.png"), _picture())

@@ -382,3 +382,11 @@ def test_prefetched_keeps_order_raises_where_the_reader_failed_and_stops_with_th
     assert closed.wait(5.0)
     with pytest.raises(ValueError, match="depth"):
         list(prefetched([1], depth=0))
+
+
+@pytest.mark.parametrize("encoding", ["uyvy", "yuv422", "yuyv", "yuv422_yuy2"])
+def test_odd_width_packed_yuv_is_a_decode_error(encoding: str) -> None:
+    """Two pixels share their chroma: an odd width is a malformed message, not a crash in OpenCV."""
+    msg = Image(height=4, width=5, encoding=encoding, step=10, data=bytes(40))
+    with pytest.raises(ImageDecodeError, match="even"):
+        decode_image(msg)

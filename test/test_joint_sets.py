@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from ros2_ctxpose.core.joint_sets import JOINT_SETS, h36m_confidence
 from ros2_ctxpose.core.skeleton import COCO17, H36M17
-
-
-@pytest.fixture(scope="module")
-def annotations(shared_data) -> dict:
-    return json.loads(shared_data("data/images/annotations.json").read_text())
 
 
 def test_every_mapping_resolves_and_is_one_to_one() -> None:
@@ -54,21 +47,21 @@ def test_confidence_of_inferred_joints() -> None:
     assert h[H36M17.index("thorax")] == 0.0
 
 
-def test_layouts_match_the_annotation_file(annotations: dict) -> None:
-    declared = annotations["joint_sets"]
+def test_layouts_match_the_annotation_file(annotations) -> None:
+    declared = annotations().joint_sets
     assert declared
     for name, joints in declared.items():
-        assert tuple(joints) == JOINT_SETS[name].joints
+        assert joints == JOINT_SETS[name].joints
 
 
-def test_pelvis_is_mid_hip_where_both_exist(annotations: dict) -> None:
+def test_pelvis_is_mid_hip_where_both_exist(annotations) -> None:
     """Evidence for the root choice: in H36M and MPI-INF-3DHP the pelvis is the mid-hip."""
     checked = set()
-    for image in annotations["images"]:
-        if image["joint_names"] in ("h36m17", "mpi3dhp17"):
-            checked.add(image["joint_names"])
-            m = JOINT_SETS[image["joint_names"]]
-            j = np.array(image["joints_3d_cam_m"])
+    for truth in (image.truth for image in annotations()):
+        if truth is not None and truth.joint_set in ("h36m17", "mpi3dhp17"):
+            checked.add(truth.joint_set)
+            m = JOINT_SETS[truth.joint_set]
+            j = truth.joints_3d
             mid = j[[m.joints.index("left_hip"), m.joints.index("right_hip")]].mean(axis=0)
             np.testing.assert_allclose(m.gt_root(j), mid, atol=0.03)
     assert checked == {"h36m17", "mpi3dhp17"}

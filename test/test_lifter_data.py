@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -37,26 +36,25 @@ STANDING = torch.tensor(
 )
 
 
-def test_real_camera_projection_reproduces_annotated_h36m_frames(shared_data) -> None:
+def test_real_camera_projection_reproduces_annotated_h36m_frames(shared_data, annotations) -> None:
     """The world->camera convention and the distortion, against the annotated frames (to 1 px)."""
     from ros2_ctxpose.training.h36m import load_cameras
 
     cams = load_cameras(shared_data("data/h36m/cameras.json"))
     poses = np.load(shared_data("data/h36m/poses_world17_mm.npz"))
-    ann = json.loads(shared_data("data/images/annotations.json").read_text())
     checked = 0
-    for im in ann["images"]:
-        if im["dataset"] != "human3.6m":
+    for im in annotations():
+        if im.dataset != "human3.6m" or im.truth is None:
             continue
         # e.g. h36m/S8_WalkDog_1.55011271_000026.jpg: frame numbers in the file names are 1-based.
-        stem = Path(im["file"]).name
+        stem = Path(im.file).name
         subject, rest = stem.split("_", 1)
         seq, tail = rest.split(".", 1)
         frame = int(tail.split("_")[1].split(".")[0]) - 1
-        cam = cams[f"{subject}/{im['camera']}"]
+        cam = cams[f"{subject}/{im.camera_name}"]
         joints_cam = cam.world_to_cam(poses[f"{subject}/{seq.replace('_', ' ')}"][frame].astype(np.float32))
-        np.testing.assert_allclose(joints_cam, im["joints_3d_cam_m"], atol=2e-3)
-        err_px = np.linalg.norm(cam.model.project(joints_cam) - np.asarray(im["joints_2d_px"]), axis=-1)
+        np.testing.assert_allclose(joints_cam, im.truth.joints_3d, atol=2e-3)
+        err_px = np.linalg.norm(cam.model.project(joints_cam) - im.truth.joints_2d, axis=-1)
         assert err_px.max() < 1.0, f"{stem}: {err_px.max():.2f} px"
         checked += 1
     assert checked == 4

@@ -19,13 +19,14 @@ pytest.importorskip("tf2_msgs.msg", reason="tf2_msgs is missing: run `bash scrip
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-import rclpy  # noqa: E402
+from builtin_interfaces.msg import Time  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from rcl_interfaces.srv import ListParameters  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 from test_node_dds import (  # noqa: E402
@@ -63,14 +64,6 @@ def frame() -> np.ndarray:
         assert ok
     cap.release()
     return cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
-
-
-@pytest.fixture(scope="module")
-def context():
-    ctx = Context()
-    rclpy.init(context=ctx, args=[])
-    yield ctx
-    rclpy.shutdown(context=ctx)
 
 
 class Probe:
@@ -203,8 +196,7 @@ def test_transitions_over_the_lifecycle_services(context, tmp_path: Path, frame:
         assert again is not None and again.skeletons
 
         assert change_state(probe.node, namespace, Transition.TRANSITION_ACTIVE_SHUTDOWN)
-        assert lifecycle_state(probe.node, namespace) == "finalized"
-        assert process.poll() is None, "finalized is a state, not an exit"
+        assert process.wait(timeout=30) == 0, "the process must exit after the shutdown transition"
     finally:
         probe.close()
         stop_node(process)
@@ -308,3 +300,67 @@ def test_compressed_input_follows_the_image_remap_with_qos_overrides(
     finally:
         probe.close()
         stop_node(process)
+
+
+def test_shutdown_transition_ends_the_process(context, tmp_path: Path) -> None:
+    """``ros2 lifecycle set /pose3d_node shutdown``: the node answers the transition, then its
+    process exits by itself with status 0."""
+    namespace = "/lifecycle_shutdown"
+    process, log = _start(tmp_path, namespace)
+    probe = Probe(context, namespace)
+    try:
+        probe.wait_for_services(process, log)
+        assert change_state(probe.node, namespace, Transition.TRANSITION_UNCONFIGURED_SHUTDOWN), log.read_text()
+        assert process.wait(timeout=30) == 0, log.read_text()[-3000:]
+    finally:
+        probe.close()
+        stop_node(process)
+
+
+def test_sim_time_from_clock_then_shutdown_from_active(context, tmp_path: Path, frame: np.ndarray) -> None:
+    """``use_sim_time``: the node follows /clock (latency in sim time, /diagnostics stamped and
+    timed by it); then shutdown from active ends the process."""
+    namespace = "/lifecycle_sim_time"
+    process, log = _start(tmp_path, namespace, "use_sim_time:=true", "autostart:=true")
+    probe = Probe(context, namespace)
+    clock_pub = probe.node.create_publisher(Clock, "/clock", QoSProfile(depth=10))
+    sim_start_ns, sim_ns = 1_000_000_000_000, [1_000_000_000_000]  # 1000 s: far from the wall clock
+
+    def tick() -> None:
+        sim_ns[0] += 100_000_000
+        clock_pub.publish(Clock(clock=Time(sec=sim_ns[0] // 10**9, nanosec=sim_ns[0] % 10**9)))
+
+    timer = probe.node.create_timer(0.1, tick)
+    try:
+        probe.wait_for_services(process, log)
+        msg = bgr8_message(frame, Header())
+        result = None
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while result is None and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()[-3000:]
+            stamp = Time(sec=sim_ns[0] // 10**9, nanosec=sim_ns[0] % 10**9)
+            probe.send(msg, stamp)
+            result = wait_for(lambda s=stamp: [r for r in list(probe.results) if r.header.stamp == s], 3.0)
+        assert result, f"no result in sim time:\n{log.read_text()[-3000:]}"
+        latency = result[0].processing_latency.sec + result[0].processing_latency.nanosec * 1e-9
+        assert 0.0 <= latency < 60.0, f"latency {latency:.1f} s: not measured against /clock"
+        count = len(probe.diagnostics)
+        wait_until(lambda: len(probe.diagnostics) > count, 10.0, "/diagnostics silent under sim time")
+        stamp_ns = probe.diagnostics[-1].header.stamp.sec * 10**9 + probe.diagnostics[-1].header.stamp.nanosec
+        assert sim_start_ns <= stamp_ns <= sim_ns[0], "diagnostics not stamped with the sim time"
+        assert change_state(probe.node, namespace, Transition.TRANSITION_ACTIVE_SHUTDOWN), log.read_text()
+        assert process.wait(timeout=30) == 0, log.read_text()[-3000:]
+    finally:
+        probe.node.destroy_timer(timer)
+        probe.close()
+        stop_node(process)
+
+
+def wait_for(predicate, timeout: float):
+    """``predicate()``'s first truthy value within ``timeout`` s, else None (no failure)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.05)
+    return None

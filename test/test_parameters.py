@@ -15,7 +15,6 @@ import pytest
 
 pytest.importorskip("ros2_ctxpose.msg", reason="the colcon-built messages are missing: run `bash scripts/test.sh`")
 
-import rclpy  # noqa: E402
 import yaml  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.node import Node  # noqa: E402
@@ -26,14 +25,6 @@ from ros2_ctxpose.ros import parameters  # noqa: E402
 from ros2_ctxpose.ros.parameters import FIELDS, RosSettings  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "pose3d.yaml"
-
-
-@pytest.fixture(scope="module")
-def context():
-    ctx = Context()
-    rclpy.init(context=ctx, args=[])
-    yield ctx
-    rclpy.shutdown(context=ctx)
 
 
 def make_node(context: Context, overrides: list[Parameter] | None = None) -> Node:
@@ -172,6 +163,29 @@ def test_cli_flags_are_the_pipeline_settings() -> None:
             assert f.name in dests, f"ctxpose {command} lacks --{f.name.replace('_', '-')}"
             default = dests[f.name].default
             assert default == f.default or default == [f.default], (command, f.name)
+
+
+def test_infer_flags_shared_with_the_node_have_its_names_and_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    """``ctxpose infer``'s camera and recording flags are the node's parameters of the same name
+    (``--assumed-hfov-deg``, ``--record-mcap``, ``--frame-id``); the old spellings still work and
+    say which name to use."""
+    from ros2_ctxpose.cli.main import build_parser
+    from ros2_ctxpose.core.camera import DEFAULT_FRAME_ID
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    dests = {a.dest: a.default for a in sub.choices["infer"]._actions if a.default is not argparse.SUPPRESS}
+    assert dests["assumed_hfov_deg"] == RosSettings.assumed_hfov_deg
+    assert dests["frame_id"] == DEFAULT_FRAME_ID and dests["record_mcap"] is None
+    assert "record_mcap" in FIELDS and "frame_id" in FIELDS
+    args = parser.parse_args(["infer", "x.jpg", "--record-mcap", "a.mcap", "--assumed-hfov-deg", "70"])
+    assert (str(args.record_mcap), args.assumed_hfov_deg) == ("a.mcap", 70.0)
+    assert capsys.readouterr().err == ""
+    old = parser.parse_args(["infer", "x.jpg", "--mcap", "b.mcap", "--fov", "80"])
+    assert (str(old.record_mcap), old.assumed_hfov_deg) == ("b.mcap", 80.0)
+    err = capsys.readouterr().err
+    assert "--mcap is deprecated, use --record-mcap" in err and "--fov is deprecated, use --assumed-hfov-deg" in err
+    assert "--fov" not in sub.choices["infer"].format_help()
 
 
 @pytest.mark.parametrize("namespace", ["", "/robot1"])

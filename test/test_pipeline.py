@@ -246,20 +246,16 @@ def test_images_over_max_image_pixels_are_refused_before_detection() -> None:
 
 
 @pytest.fixture(scope="module")
-def h36m_frame(shared_data) -> tuple[np.ndarray, CameraModel, np.ndarray, np.ndarray]:
+def h36m_frame(shared_data, annotations) -> tuple[np.ndarray, CameraModel, np.ndarray, np.ndarray]:
     """A real Human3.6M frame (S8 walking), its calibrated camera, the camera's pose above the
     floor (cameras.json) and the 3D ground truth (camera frame, metres)."""
-    from ros2_ctxpose.core.evaluation import annotation_camera
     from ros2_ctxpose.core.floor import floor_from_extrinsics
 
-    images = shared_data("data/images")
-    entry = next(
-        e for e in json.loads((images / "annotations.json").read_text())["images"] if "S8_WalkDog" in e["file"]
-    )
-    found = json.loads(shared_data("data/h36m/cameras.json").read_text())[f"{entry['subject']}/{entry['camera']}"]
-    image = cv2.imread(str(images / entry["file"]))
-    camera = annotation_camera(entry, image.shape[1], image.shape[0])
-    return image, camera, floor_from_extrinsics(found["R"], found["T"]), np.asarray(entry["joints_3d_cam_m"])
+    entry = next(e for e in annotations() if "S8_WalkDog" in e.file and e.truth is not None)
+    found = json.loads(shared_data("data/h36m/cameras.json").read_text())[f"{entry.subject}/{entry.camera_name}"]
+    image = cv2.imread(str(entry.path))
+    camera = entry.camera(image.shape[1], image.shape[0])
+    return image, camera, floor_from_extrinsics(found["R"], found["T"]), entry.truth.joints_3d
 
 
 def test_the_floor_places_a_walker_along_the_same_rays(pipeline: Pose3DPipeline, h36m_frame) -> None:
@@ -485,8 +481,20 @@ def test_context_requires_trained_weights() -> None:
         Pose3DPipeline(StubDetector(), tiny_lifter(), use_context=True)
 
 
-def test_context_use_of_the_shipped_weights_follows_their_training(pipeline: Pose3DPipeline) -> None:
-    assert pipeline.use_context == load_lifter().config.context_trained
+def test_the_shipped_context_branch_is_used_and_decides_depth(
+    pipeline: Pose3DPipeline, bus: np.ndarray, bus_result: FrameResult
+) -> None:
+    """The shipped weights are the context-trained lifter (MODEL_CARD.md), so the pipeline feeds it
+    the feature crops by default; without them (the geometry path) the same people come out with
+    other joint depths: the context is what decides them."""
+    assert load_lifter().config.context_trained and pipeline.use_context
+    geometry = Pose3DPipeline(pipeline.detector, pipeline.lifter, pipeline.config, use_context=False)
+    plain = geometry(bus, _calibrated(bus)).people
+    assert len(plain) == len(bus_result.people) > 0
+    for with_context, without in zip(bus_result.people, plain, strict=True):
+        rel_ctx = with_context.joints_3d - with_context.joints_3d[0]
+        rel_geo = without.joints_3d - without.joints_3d[0]
+        assert np.abs(rel_ctx[:, 2] - rel_geo[:, 2]).max() > 1e-3  # metres: context changed depths
 
 
 def test_context_channel_mismatch_is_refused() -> None:

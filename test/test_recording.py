@@ -189,7 +189,7 @@ def layout_topics(node: object) -> set[str]:
 
 def test_layout_shows_the_recorded_topics(tmp_path: Path) -> None:
     """One layout for live and recorded data: every topic and frame the layout names is in a
-    recording with the defaults (as ``ctxpose infer --mcap`` and the node without a namespace
+    recording with the defaults (as ``ctxpose infer --record-mcap`` and the node without a namespace
     write it)."""
     layout = json.loads((REPO / "config" / "foxglove_layout.json").read_text())
     panels = layout["configById"]
@@ -215,7 +215,7 @@ def test_layout_shows_the_recorded_topics(tmp_path: Path) -> None:
 
 
 def test_mcap_times_are_the_files_own(tmp_path: Path) -> None:
-    """``ctxpose infer --mcap`` log times: a video's frames at its mtime plus their position, a
+    """``ctxpose infer --record-mcap`` log times: a video's frames at its mtime plus their position, a
     still image at its mtime, never going back (a file older than the one before follows it)."""
     from ros2_ctxpose.cli.infer import STILL_IMAGE_PERIOD_NS, _Timeline
 
@@ -230,19 +230,9 @@ def test_mcap_times_are_the_files_own(tmp_path: Path) -> None:
     assert timeline(str(image), None, None) == 1_700_000_100 * 10**9
 
 
-@pytest.fixture(scope="module")
-def models_available() -> None:
-    from ros2_ctxpose.core.detector import default_weights_path
-
-    try:
-        default_weights_path()
-    except FileNotFoundError as exc:
-        pytest.skip(f"model weights missing: {exc}")
-
-
 @pytest.mark.slow
-def test_cli_records_what_it_prints(tmp_path: Path, models_available: None) -> None:
-    """``ctxpose infer VIDEO --mcap``: the decoded joints equal the JSON lines' (to their 0.1 mm
+def test_cli_records_what_it_prints(tmp_path: Path, weights_available: None) -> None:
+    """``ctxpose infer VIDEO --record-mcap``: the decoded joints equal the JSON lines' (to their 0.1 mm
     rounding), at the frames' own time stamps."""
     import cv2
 
@@ -266,7 +256,7 @@ def test_cli_records_what_it_prints(tmp_path: Path, models_available: None) -> N
     writer.release()
     cap.release()
     out, mcap = tmp_path / "out.jsonl", tmp_path / "out.mcap"
-    assert cli_main.main(["infer", str(clip), "--device", "cpu", "--out", str(out), "--mcap", str(mcap)]) == 0
+    assert cli_main.main(["infer", str(clip), "--device", "cpu", "--out", str(out), "--record-mcap", str(mcap)]) == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     counts, _, messages = read(mcap)
     assert counts["/human/pose3d"] == len(lines) == 45
@@ -300,6 +290,6 @@ def test_cli_without_the_packages_says_what_to_install(
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_mcap)
-    assert cli_main.main(["infer", str(tmp_path), "--mcap", str(tmp_path / "x.mcap")]) == 2
+    assert cli_main.main(["infer", str(tmp_path), "--record-mcap", str(tmp_path / "x.mcap")]) == 2
     err = capsys.readouterr().err
     assert "pip install mcap" in err and not os.path.exists(tmp_path / "x.mcap")

@@ -28,9 +28,7 @@ from ros2_ctxpose.msg import Skeleton3D  # noqa: E402
 from ros2_ctxpose.output.content import REP155_LINKS  # noqa: E402
 from ros2_ctxpose.ros.camera_info import camera_model  # noqa: E402
 from ros2_ctxpose.ros.diagnostics import FrameStats, diagnostic_array  # noqa: E402
-from ros2_ctxpose.ros.markers import marker_array  # noqa: E402
-from ros2_ctxpose.ros.messages import skeleton_array  # noqa: E402
-from ros2_ctxpose.ros.node import (  # noqa: E402
+from ros2_ctxpose.ros.frame_intake import (  # noqa: E402
     DepthBuffer,
     FrameGate,
     FrameSequence,
@@ -38,6 +36,8 @@ from ros2_ctxpose.ros.node import (  # noqa: E402
     RateLimiter,
     cdr_stamp_ns,
 )
+from ros2_ctxpose.ros.markers import marker_array  # noqa: E402
+from ros2_ctxpose.ros.messages import skeleton_array  # noqa: E402
 from ros2_ctxpose.ros.tf_frames import frame_transforms  # noqa: E402
 
 HEADER = Header(stamp=Time(sec=1_700_000_000, nanosec=123), frame_id="cam_optical")

@@ -36,7 +36,8 @@ def synth(tmp_path_factory):
     if not (shared_data_dir() / "data" / "h36m" / "poses_world17_mm.npz").is_file():
         pytest.skip(f"Human3.6M mocap not found under {shared_data_dir()}")
     from ros2_ctxpose.core.lifter.model import LifterConfig
-    from ros2_ctxpose.training.synthetic import backgrounds, generate
+    from ros2_ctxpose.training.synthetic import backgrounds
+    from ros2_ctxpose.training.synthetic.worker import Settings, Worker
 
     tmp = tmp_path_factory.mktemp("synth")
     try:
@@ -45,7 +46,7 @@ def synth(tmp_path_factory):
     except backgrounds.BackgroundsMissing:
         bg_dir = _fake_backgrounds(tmp / "backgrounds")
     cfg = LifterConfig()
-    settings = generate.Settings(
+    settings = Settings(
         seed=7,
         subjects=("S1",),
         stride=100,
@@ -55,7 +56,7 @@ def synth(tmp_path_factory):
         crop_margin=cfg.context_crop_margin,
         library_key="test",
     )
-    worker = generate.Worker(settings, "cpu", backgrounds=bg_dir, library_cache=tmp / "library")
+    worker = Worker(settings, "cpu", backgrounds=bg_dir, library_cache=tmp / "library")
     return worker, tmp
 
 
@@ -183,7 +184,7 @@ def test_render_shows_the_person_and_the_detector_finds_them(synth):
 
 @pytest.mark.slow
 def test_shard_format_round_trip_and_determinism(synth):
-    from ros2_ctxpose.training.synthetic import shards
+    from ros2_ctxpose.training.synthetic import schema, shards
 
     worker, tmp = synth
     a_root, b_root = tmp / "a", tmp / "b"
@@ -193,16 +194,16 @@ def test_shard_format_round_trip_and_determinism(synth):
     _, arrays_a = shards.read_shard(shards.shard_dir(a_root, 0))
     meta, arrays_b = shards.read_shard(shards.shard_dir(b_root, 0), mmap=False)
     n = meta["people"]
-    assert set(arrays_b) == set(shards.FIELDS)
-    for name, (dtype, shape) in shards.FIELDS.items():
-        assert arrays_b[name].dtype == np.dtype(dtype), name
+    assert set(arrays_b) == set(schema.FIELDS)
+    for name, field in schema.FIELDS.items():
+        assert arrays_b[name].dtype == np.dtype(field.dtype), name
         assert arrays_b[name].shape[0] == n, name
-        if shape is not None:
-            assert arrays_b[name].shape[1:] == shape, name
+        if field.shape is not None:
+            assert arrays_b[name].shape[1:] == field.shape, name
         np.testing.assert_array_equal(arrays_a[name], arrays_b[name], err_msg=name)
     sizes = worker.settings.crop_sizes
     for level, size in enumerate(sizes):
-        assert arrays_b[f"crop_l{level}"].shape[1:] == (worker.detector.feature_channels[level], size, size)
+        assert arrays_b[schema.crop_field(level)].shape[1:] == (worker.detector.feature_channels[level], size, size)
     assert (
         meta["settings"]["crop_sizes"] == list(sizes) and meta["settings"]["crop_margin"] == worker.settings.crop_margin
     )
@@ -230,3 +231,47 @@ def test_cli_defaults_and_subject_checks() -> None:
             parse_subjects(bad)
     args = cli_main.build_parser().parse_args(["synth", "--out", "x", "--people", "5"])
     assert args.people == 5 and args.subjects == DEFAULT_SUBJECTS and args.seed == 0
+    assert args.views == 1
+    assert cli_main.build_parser().parse_args(["synth", "--out", "x", "--views", "3"]).views == 3
+    for bad in ("0", "5"):
+        with pytest.raises(SystemExit):
+            cli_main.build_parser().parse_args(["synth", "--out", "x", "--views", bad])
+
+
+@pytest.mark.slow
+def test_multiview_instant_is_one_scene_in_every_view(synth):
+    """Two views of one instant: the same people, the stored R, T map each view's joints to the
+    same world points, and annotations.json points at full-size images with their intrinsics."""
+    import dataclasses
+
+    import cv2
+
+    from ros2_ctxpose.core.floor import floor_from_extrinsics
+    from ros2_ctxpose.training.synthetic import annotations, shards
+
+    worker, tmp = synth
+    single = worker.settings
+    worker.settings = dataclasses.replace(single, views=2, images_per_shard=1)
+    try:
+        worker.shard(tmp / "mv", 0)
+    finally:
+        worker.settings = single
+    index = json.loads((shards.shard_dir(tmp / "mv", 0) / "images" / "index.json").read_text())
+    assert [(i["instant"], i["view"]) for i in index] == [(0, 0), (0, 1)]
+    assert len(index[0]["people"]) == len(index[1]["people"]) >= 1
+    for a, b in zip(index[0]["people"], index[1]["people"], strict=True):
+        world = [
+            np.asarray(p["joints_3d_cam_m"]) @ np.asarray(i["R"]).T + i["T"] for p, i in ((a, index[0]), (b, index[1]))
+        ]
+        np.testing.assert_allclose(world[0], world[1], atol=1e-5)  # one body, seen twice
+        assert world[0][:, 2].min() > -0.05  # standing on the floor z = 0, not under it
+    meta, arrays = shards.read_shard(shards.shard_dir(tmp / "mv", 0), mmap=False)
+    assert set(arrays["instant"].tolist()) <= {0} and set(arrays["view"].tolist()) <= {0, 1}
+    path = annotations.export_annotations(tmp / "mv")
+    records = json.loads(path.read_text())["images"]
+    assert records and {r["instant"] for r in records} == {0}
+    for r in records:
+        image = cv2.imread(str(tmp / "mv" / r["file"]))
+        assert image.shape[:2] == (r["height"], r["width"])  # full size: K applies
+        floor_from_extrinsics(r["R"], r["T"])  # ctxpose eval's reading of the pose
+        assert set(r) >= {"file", "dataset", "K", "joint_names", "joints_3d_cam_m", "joints_2d_px", "R", "T"}

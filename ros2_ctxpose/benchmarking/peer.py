@@ -7,15 +7,15 @@ functions, so the scoring is tested (test/test_bench.py) without timing anything
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
+from ..core.annotations import read_annotations
 from ..core.camera import CameraModel
-from ..core.evaluation import annotation_camera, match_person, pose_errors
+from ..core.evaluation import match_person, pose_errors
 from ..core.joint_sets import JOINT_SETS, JointSetMapping
 from ..core.media import read_image
 from ..core.skeleton import H36M17
@@ -86,22 +86,20 @@ class Annotated:
 
 
 def load_annotated(images_dir: Path) -> list[Annotated]:
-    document = json.loads((images_dir / "annotations.json").read_text())
     items = []
-    for entry in document["images"]:
-        folder = Path(entry["file"]).parts[0]
-        if folder not in ACCURACY_DATASETS or not entry.get("joints_3d_cam_m"):
+    for entry in read_annotations(images_dir / "annotations.json"):
+        folder = Path(entry.file).parts[0]
+        if folder not in ACCURACY_DATASETS or entry.truth is None:
             continue
-        path = images_dir / entry["file"]
-        height, width = read_image(path).shape[:2]
+        height, width = read_image(entry.path).shape[:2]
         items.append(
             Annotated(
-                path,
+                entry.path,
                 folder,
-                annotation_camera(entry, width, height),
-                peer_mapping(JOINT_SETS[entry["joint_names"]]),
-                np.asarray(entry["joints_3d_cam_m"], np.float64),
-                np.asarray(entry["joints_2d_px"], np.float64),
+                entry.camera(width, height),
+                peer_mapping(JOINT_SETS[entry.truth.joint_set]),
+                entry.truth.joints_3d,
+                entry.truth.joints_2d,
             )
         )
     return items

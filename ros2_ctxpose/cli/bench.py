@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -157,13 +156,12 @@ def run(args: argparse.Namespace) -> int:
 def camera_for(path: Path, width: int, height: int, images_dir: Path) -> CameraModel:
     """The annotated intrinsics when ``path`` is one of the shared annotated images, else a
     camera of DEFAULT_HFOV_DEG (the node does the same while no CameraInfo has arrived)."""
-    from ..core.evaluation import annotation_camera  # imports torch: never at module level (ctxpose --help)
+    from ..core.annotations import read_annotations
 
     annotations = images_dir / "annotations.json"
-    if annotations.is_file():
-        for entry in json.loads(annotations.read_text())["images"]:
-            if entry.get("K") is not None and (images_dir / entry["file"]).resolve() == path.resolve():
-                return annotation_camera(entry, width, height)
+    entry = read_annotations(annotations).find(path) if annotations.is_file() else None
+    if entry is not None and entry.K is not None:
+        return entry.camera(width, height)
     return CameraModel.from_fov(width, height, DEFAULT_HFOV_DEG)
 
 

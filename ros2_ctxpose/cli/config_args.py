@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -41,6 +42,34 @@ def add_config_arguments(
             if name in multiple:
                 kwargs["nargs"] = "+"
         group.add_argument(flag(name), **kwargs)
+
+
+class _DeprecatedFlag(argparse.Action):
+    """An old spelling of a flag: stores into the new flag's ``dest`` and says on stderr which name
+    to use (kept so existing scripts run; hidden from ``--help``)."""
+
+    def __init__(self, option_strings: list[str], dest: str, *, replacement: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.replacement = replacement
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        print(f"ctxpose: {option} is deprecated, use {self.replacement} (the node's parameter name)", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_deprecated_alias(group: Any, old: str, new: str, dest: str, **kwargs: Any) -> None:
+    """``old`` as a hidden, deprecated spelling of the flag ``new`` (same ``dest``, same ``type``)."""
+    group.add_argument(
+        old,
+        dest=dest,
+        action=_DeprecatedFlag,
+        replacement=new,
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+        **kwargs,
+    )
 
 
 def config_from_args(args: argparse.Namespace, **overrides: Any) -> PipelineConfig:

@@ -11,6 +11,9 @@ Records that carry the camera's extrinsics ``R`` and ``T`` (Human3.6M's conventi
 found in ``--cameras FILE`` (``../shared/data/h36m/cameras.json``), are also run floor-aware
 (``Pose3DPipeline(..., floor_from_camera=)``): the "floor-aware" rows give MPJPE and absolute
 root error of the same people with and without the floor.
+
+Records that carry ``R``, ``T`` and ``instant`` (the views of one instant share it; ``person``
+tells its people apart) are also fused per instant: the "fused views" rows (``fused_rows.py``).
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ import sys
 from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .config_args import add_config_arguments, config_from_args
+
+if TYPE_CHECKING:
+    from ..core.annotations import AnnotatedImage
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,13 +80,13 @@ def _floor_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     return out
 
 
-def _floor_of(entry: dict[str, Any], cameras: dict[str, Any]) -> np.ndarray | None:
+def _floor_of(entry: AnnotatedImage, cameras: dict[str, Any]) -> np.ndarray | None:
     """The record's ``floor_from_camera``: its own R and T, else ``--cameras`` by subject/camera."""
     from ..core.floor import floor_from_extrinsics
 
-    if "R" in entry or "T" in entry:
-        return floor_from_extrinsics(entry.get("R"), entry.get("T"))
-    found = cameras.get(f"{entry.get('subject')}/{entry.get('camera')}")
+    if entry.has_extrinsics:
+        return floor_from_extrinsics(entry.R, entry.T)
+    found = cameras.get(f"{entry.subject}/{entry.camera_name}")
     return None if found is None else floor_from_extrinsics(found["R"], found["T"])
 
 
@@ -89,24 +95,22 @@ def _keypoints(result: Any) -> np.ndarray:
     return np.array([p.keypoints_2d for p in result.people]).reshape(-1, 17, 3)
 
 
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1f}"
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..core.evaluation import annotation_camera, match_person, pose_errors
+    from ..core.annotations import read_annotations
+    from ..core.evaluation import match_person, pose_errors
     from ..core.joint_sets import JOINT_SETS
     from ..core.media import MediaError, read_image
     from ..core.pipeline import Pose3DPipeline
+    from .fused_rows import FusedViews, print_rows
+    from .fused_rows import fmt_mm as _fmt
 
     try:
-        data = json.loads(args.annotations.read_text())
-        images = data["images"]
-        unknown = {e["joint_names"] for e in images if e.get("joint_names")} - set(JOINT_SETS)
+        data = read_annotations(args.annotations, args.images_root)
+        unknown = data.joint_sets_used() - set(JOINT_SETS)
         if unknown:
             raise ValueError(f"joint sets without a mapping to H36M-17: {sorted(unknown)}")
-        for name, joints in data.get("joint_sets", {}).items():
-            if name in JOINT_SETS and tuple(joints) != JOINT_SETS[name].joints:
+        for name, joints in data.joint_sets.items():
+            if name in JOINT_SETS and joints != JOINT_SETS[name].joints:
                 raise ValueError(f"joint set {name!r} differs from core/joint_sets.py's")
         cameras = json.loads(args.cameras.read_text()) if args.cameras is not None else {}
         if not isinstance(cameras, dict):
@@ -115,36 +119,37 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         print(f"ctxpose eval: {exc}", file=sys.stderr)
         return 2
-    root = args.images_root or args.annotations.parent
-
     per_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
     set_of: dict[str, str] = {}
     skipped = []
-    for entry in images:
-        if not entry.get("joint_names") or not entry.get("joints_3d_cam_m"):
-            skipped.append(entry["file"])
+    fused_views = FusedViews()
+    for entry in data:
+        truth = entry.truth
+        if truth is None:
+            skipped.append(entry.file)
             continue
-        mapping = JOINT_SETS[entry["joint_names"]]
-        set_of[entry["dataset"]] = mapping.name
-        row: dict[str, Any] = {"file": entry["file"]}
-        per_dataset[entry["dataset"]].append(row)
+        mapping = JOINT_SETS[truth.joint_set]
+        set_of[entry.dataset] = mapping.name
+        row: dict[str, Any] = {"file": entry.file}
+        per_dataset[entry.dataset].append(row)
         try:
-            image = read_image(root / entry["file"], pipeline.config.max_image_pixels)
-            camera = annotation_camera(entry, image.shape[1], image.shape[0])
+            image = read_image(entry.path, pipeline.config.max_image_pixels)
+            camera = entry.camera(image.shape[1], image.shape[0])
             floor = _floor_of(entry, cameras)
             result = pipeline(image, camera)
             on_floor = pipeline(image, camera, floor_from_camera=floor) if floor is not None else None
         except (OSError, MediaError, ValueError) as exc:
-            print(f"ctxpose eval: {entry['file']}: {exc}", file=sys.stderr)
+            print(f"ctxpose eval: {entry.file}: {exc}", file=sys.stderr)
             row["error"] = str(exc)
             continue
-        entry_2d = np.asarray(entry["joints_2d_px"])
+        entry_2d = truth.joints_2d
         match = match_person(_keypoints(result), entry_2d, mapping)
+        fused_views.add(entry, mapping, result.people, None if match is None else match[0])
         if match is None:
             row["missed"] = True  # a result (counted as not matched), not a failure
             continue
         person = result.people[match[0]]
-        gt = np.asarray(entry["joints_3d_cam_m"])
+        gt = truth.joints_3d
         errors = pose_errors(person.joints_3d, gt, mapping)
         row.update(match_px=round(match[1], 1), root_source=person.root_source, **asdict(errors))
         floor_match = None if on_floor is None else match_person(_keypoints(on_floor), entry_2d, mapping)
@@ -188,6 +193,9 @@ def run(args: argparse.Namespace) -> int:
                 f"{_fmt(f['root_error_mm']):>9} {_fmt(f['floor_root_error_mm']):>8}"
             )
         print("(the same people without and with the camera's pose above the floor; 'on floor' = placed on it)")
+    fused_summaries = fused_views.summaries()
+    if fused_summaries:
+        print_rows(fused_summaries)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
@@ -195,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
                 {
                     "datasets": summaries,
                     "floor_aware": floor_summaries,
+                    "fused_views": fused_summaries,
                     "images": per_dataset,
                     "joint_sets": {
                         d: {"name": n, "root": JOINT_SETS[n].root_name, "compared": JOINT_SETS[n].compared}

@@ -13,14 +13,14 @@ frames); for still images the id is the person's index in that image. A file tha
 (missing, a dangling link, damaged, truncated, larger than ``--max-image-pixels`` declares, a
 video that ends before the frames its container declares) gets ``{"file": ..., "error": "...",
 "people": []}`` and the run goes on; the exit code is 1 when any input failed, 2 for bad
-arguments (including an unusable ``--out``, ``--overlay`` or ``--mcap`` path, weights or device),
+arguments (including an unusable ``--out``, ``--overlay`` or ``--record-mcap`` path, weights or device),
 141 when the reader of stdout went away (``| head``). Without intrinsics a horizontal field of
-view (``--fov``, default 60 degrees, a typical webcam) is assumed and said once on stderr:
+view (``--assumed-hfov-deg``, default 60 degrees, a typical webcam) is assumed and said once on stderr:
 directions are then plausible, distances are not metric (``root_source`` = ``scale_unknown``).
 With ``--camera-pose FILE`` (the camera's pose above the floor) people standing on the floor are
 placed on it (``root_source`` = ``floor``; the others say why not in ``placement_note``).
 
-``--mcap FILE`` also records the results as ROS 2 messages in an MCAP file for Foxglove (3D
+``--record-mcap FILE`` also records the results as ROS 2 messages in an MCAP file for Foxglove (3D
 skeletons, TF frames, the overlay image; ``output/recording.py``, ``config/foxglove_layout.json``).
 """
 
@@ -37,12 +37,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..core.camera import DEFAULT_HFOV_DEG, CameraModel
-from .config_args import add_config_arguments, config_from_args
+from ..core.camera import DEFAULT_FRAME_ID, DEFAULT_HFOV_DEG, CameraModel
+from .config_args import add_config_arguments, add_deprecated_alias, config_from_args
 
-#: The camera's optical frame in the MCAP recording (as the node's default); the recorder puts it
-#: under ``camera_link``, so Foxglove's 3D view shows people standing.
-FRAME_ID = "camera_optical_frame"
 #: Time between still images in an MCAP recording (they have no time stamps of their own).
 STILL_IMAGE_PERIOD_NS = 1_000_000_000
 
@@ -55,18 +52,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("paths", nargs="+", type=Path, help="images, folders of images, videos")
-    intr = parser.add_argument_group("camera (default: a centred pinhole with --fov)")
+    intr = parser.add_argument_group("camera (default: a centred pinhole with --assumed-hfov-deg)")
     for name in ("fx", "fy", "cx", "cy"):
         intr.add_argument(f"--{name}", type=float, help="intrinsics in pixels (give all four)")
     intr.add_argument(
         "--camera-info", type=Path, help="ROS camera_info YAML (camera_matrix, distortion_coefficients, image size)"
     )
     intr.add_argument(
-        "--fov",
+        "--assumed-hfov-deg",
         type=float,
         default=DEFAULT_HFOV_DEG,
         help="horizontal field of view in degrees, assumed without intrinsics",
     )
+    add_deprecated_alias(intr, "--fov", "--assumed-hfov-deg", "assumed_hfov_deg", type=float)
     intr.add_argument(
         "--camera-pose",
         type=Path,
@@ -78,8 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--overlay", type=Path, default=None, help="folder for annotated images (2D skeleton, id, distance)"
     )
+    add_deprecated_alias(parser, "--mcap", "--record-mcap", "record_mcap", type=Path)
     parser.add_argument(
-        "--mcap",
+        "--record-mcap",
         type=Path,
         default=None,
         help="also record the results as ROS 2 messages in this MCAP file, for Foxglove "
@@ -93,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--frame-id",
-        default=FRAME_ID,
+        default=DEFAULT_FRAME_ID,
         help="the camera's optical frame in the MCAP file (its upright parent is camera_link)",
     )
     add_config_arguments(parser)
@@ -192,7 +191,7 @@ class CameraSource:
         if self.intrinsics is not None and not (given[0] > 0 and given[1] > 0):
             raise ValueError(f"--fx and --fy must be > 0, got {given[0]} and {given[1]}")
         self.calibration = load_camera_info(args.camera_info) if args.camera_info else None
-        self.fov = args.fov
+        self.fov = args.assumed_hfov_deg
         self._said: set[str] = set()
 
     def __call__(self, width: int, height: int) -> CameraModel:
@@ -276,9 +275,9 @@ def _recorder(args: argparse.Namespace) -> Any:
     from ..output.recording import McapRecorder
 
     try:
-        return McapRecorder(args.mcap)
+        return McapRecorder(args.record_mcap)
     except OSError as exc:
-        raise OSError(f"--mcap {args.mcap}: cannot be written ({exc.strerror or exc})") from None
+        raise OSError(f"--record-mcap {args.record_mcap}: cannot be written ({exc.strerror or exc})") from None
 
 
 def _quiet_stdout() -> None:
@@ -359,19 +358,19 @@ def _run(args: argparse.Namespace) -> int:
             floor_from_camera = load_camera_pose(args.camera_pose) if args.camera_pose else None
             # Output paths are checked first: a typo there must not cost the model loading, and
             # nothing is created before the models are there.
-            for path, flag in ((args.out, "--out"), (args.mcap, "--mcap")):
+            for path, flag in ((args.out, "--out"), (args.record_mcap, "--record-mcap")):
                 if path is not None:
                     check_writable(path, flag)
             if args.overlay is not None:
                 check_overlay_dir(args.overlay)
-            if args.mcap is not None:
+            if args.record_mcap is not None:
                 from ..output.recording import check_available
 
                 check_available()
             pipeline = Pose3DPipeline.from_config(config)
             out = stack.enter_context(_output(args.out))
             overlay_dir = _overlay_dir(args.overlay) if args.overlay is not None else None
-            recorder = stack.enter_context(_recorder(args)) if args.mcap is not None else None
+            recorder = stack.enter_context(_recorder(args)) if args.record_mcap is not None else None
         except (OSError, ValueError, RuntimeError) as exc:  # bad arguments, paths, weights or device
             _say(str(exc))
             return 2

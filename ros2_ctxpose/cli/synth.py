@@ -23,6 +23,13 @@ def _run(args: argparse.Namespace) -> int:
     return generate.run(args)
 
 
+def _views(text: str) -> int:
+    views = int(text)
+    if not 1 <= views <= 4:
+        raise argparse.ArgumentTypeError(f"--views must be 1-4, got {views}")
+    return views
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``synth`` subcommand; it sets ``func(args) -> exit code``."""
     description = (
@@ -46,7 +53,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=os.cpu_count() or 1,
         help="processes, one torch thread each; 0 runs in this process",
     )
-    parser.add_argument("--images-per-shard", type=int, default=32, help="images rendered per shard")
+    parser.add_argument(
+        "--images-per-shard", type=int, default=32, help="scenes rendered per shard (each seen by --views cameras)"
+    )
+    parser.add_argument(
+        "--views",
+        type=_views,
+        default=1,
+        help="cameras per instant (1-4): the same people rendered from each; >1 keeps full-size images "
+        "and writes <out>/annotations.json (one record per view image and person, with R, T, instant)",
+    )
     parser.add_argument(
         "--stride", type=int, default=10, help="every stride-th mocap frame (50 Hz; 10 -> ~35k training poses)"
     )

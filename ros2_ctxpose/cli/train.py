@@ -13,7 +13,7 @@ _COMMANDS = (
         "train",
         "train",
         options.add_train_arguments,
-        "train the geometry-only lifter on Human3.6M mocap (needs ../shared)",
+        "train the lifter on Human3.6M mocap, rendered people and real frames (needs ../shared)",
     ),
     (
         "eval-h36m",

@@ -30,6 +30,9 @@ _MAX_DIST_COEFF: Final[float] = 1000.0
 #: Horizontal field of view assumed when a camera's intrinsics are unknown (no CameraInfo, no
 #: --fx/--camera-info): a typical webcam/robot head camera. Distances are then not metric.
 DEFAULT_HFOV_DEG = 60.0
+#: The camera's optical frame when nothing names it (an image header without frame_id; the CLI's
+#: MCAP recording): the node's and the CLI's default.
+DEFAULT_FRAME_ID = "camera_optical_frame"
 
 
 @dataclass(frozen=True)

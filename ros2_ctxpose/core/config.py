@@ -49,8 +49,11 @@ def _check_device(value: str) -> str | None:
     return None if _DEVICE.match(value) else f"must be auto, cpu, cuda or cuda:N, got {value!r}"
 
 
-def _check_imgsz(value: int) -> str | None:
-    return None if value % DETECTOR_STRIDE == 0 else f"must be a multiple of {DETECTOR_STRIDE}, got {value}"
+def imgsz_problem(value: int, stride: int = DETECTOR_STRIDE) -> str | None:
+    """Why ``value`` cannot be the detector's input size for a network of ``stride`` (None when it
+    can): the one check of ``imgsz``, made by the config, by each detector once its network's
+    stride is known, and by the letterbox."""
+    return None if value > 0 and value % stride == 0 else f"must be a multiple of {stride}, got {value}"
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class PipelineConfig:
     detector_weights: str = setting("", "YOLO11/YOLOv8-pose checkpoint (.pt); empty = the packaged yolo11n-pose.")
     lifter_weights: str = setting("", "Lifter weights (.pt); empty = the packaged ones.")
     imgsz: int = setting(
-        640, "Detector input size in pixels (longest side, a multiple of 32).", range=(160, 1920), check=_check_imgsz
+        640, "Detector input size in pixels (longest side, a multiple of 32).", range=(160, 1920), check=imgsz_problem
     )
     cpu_threads: int = setting(
         0, "CPU threads for inference; 0 = the runtime's default (one per core).", range=(0, 256)

@@ -1,4 +1,4 @@
-"""Scoring the pipeline's absolute 3D poses against annotated images (annotations.json format).
+"""Scoring the pipeline's absolute 3D poses against annotated images (``core.annotations`` records).
 
 Per annotated person: MPJPE (mean joint error after aligning the roots), PA-MPJPE (after the
 best similarity transform, i.e. pose shape only) and the absolute root error (placement), all in
@@ -10,12 +10,10 @@ a crowd or a false positive does not get scored in its place.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
-from .camera import CameraModel
 from .joint_sets import JointSetMapping
 from .metrics import mpjpe, pa_mpjpe
 
@@ -51,11 +49,3 @@ def match_person(keypoints: np.ndarray, gt_2d: np.ndarray, mapping: JointSetMapp
     mean = dist.mean(axis=1)
     best = int(np.argmin(mean))
     return best, float(mean[best])
-
-
-def annotation_camera(entry: dict[str, Any], width: int, height: int) -> CameraModel:
-    """The camera of one annotations.json entry: ``K`` and, where given, ``dist_k``/``dist_p``
-    (radial k1..k3, tangential p1, p2), put in OpenCV's (k1, k2, p1, p2, k3) order."""
-    k = list(entry.get("dist_k") or []) + [0.0] * 3
-    p = list(entry.get("dist_p") or []) + [0.0] * 2
-    return CameraModel.from_calibration(entry["K"], [k[0], k[1], p[0], p[1], k[2]], (width, height))

@@ -30,7 +30,7 @@ from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from ros2_ctxpose.core.camera import CameraModel
+from ros2_ctxpose.core.camera import DEFAULT_FRAME_ID, CameraModel
 from ros2_ctxpose.core.media import demo_video_path
 from ros2_ctxpose.ros.image_codec import bgr8_message
 from ros2_ctxpose.ros.tf_frames import tf_sender
@@ -127,7 +127,7 @@ class DemoPublisher(Node):
             "Stop after this many frames; 0 = never.",
             integer_range=[IntegerRange(from_value=0, to_value=10**9)],
         )
-        self.frame_id = declare("frame_id", "camera_optical_frame", "frame_id of the images.")
+        self.frame_id = declare("frame_id", DEFAULT_FRAME_ID, "frame_id of the images.")
         body_frame = declare(
             "camera_frame",
             "camera_link",
@@ -185,7 +185,7 @@ class DemoPublisher(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run ros2_ctxpose demo_publisher``."""
-    from ros2_ctxpose.ros.node import ignore_signals_while_exiting, quiet_repeated_signals
+    from ros2_ctxpose.ros.signals import ignore_signals_while_exiting, quiet_repeated_signals
 
     quiet_repeated_signals()  # Ctrl-C under ros2 launch arrives twice: one clean exit, no traceback
     rclpy.init(args=args)

@@ -35,8 +35,13 @@ class StatsWindow:
     #: Frames refused on arrival by ``max_input_rate_hz`` (before any decoding).
     throttled_total: int = 0
     #: Messages the middleware reported lost (``message_lost`` QoS events); None where the RMW
-    #: does not report them.
+    #: does not report them. Each missing frame is counted once: a message lost in transport also
+    #: leaves a gap in the publisher's sequence numbers, and is then not counted as dropped too.
     lost_total: int | None = None
+    #: The worker was waiting for ``max_input_rate_hz`` at the end of the window.
+    rate_limited: bool = False
+    #: Seconds since the last image arrived (None: none yet).
+    last_image_age_s: float | None = None
 
 
 class FrameStats:
@@ -49,6 +54,8 @@ class FrameStats:
         self._received = self._processed = self._dropped = self._rejected = self._failed = 0
         self._throttled = 0
         self._lost: int | None = None
+        self._rate_limited = False
+        self._last_received: float | None = None
         self._win_received = self._win_processed = 0
         self._latencies: list[float] = []
         self._inference: list[float] = []
@@ -59,10 +66,12 @@ class FrameStats:
         with self._lock:
             self._received += count
             self._win_received += count
+            self._last_received = self._clock()
 
     def dropped(self, count: int = 1) -> None:
         """``count`` frames were skipped for a newer one while the worker computed (never taken
-        from the middleware, or replaced in the slot)."""
+        from the middleware, or replaced in the slot). Gaps in the sequence numbers count here too;
+        the ones the middleware reports lost are taken off again (``StatsWindow.lost_total``)."""
         with self._lock:
             self._dropped += count
 
@@ -70,6 +79,10 @@ class FrameStats:
         """``count`` frames were skipped, undecoded, because ``max_input_rate_hz`` was reached."""
         with self._lock:
             self._throttled += count
+
+    def rate_limited(self, waiting: bool) -> None:
+        """Whether the worker is now waiting for ``max_input_rate_hz`` (frames pass untaken)."""
+        self._rate_limited = waiting
 
     def lost_supported(self) -> None:
         """The middleware reports lost messages: count them from 0 (else they stay "n/a")."""
@@ -117,11 +130,13 @@ class FrameStats:
                 people_last=self._people_last,
                 received_total=self._received,
                 processed_total=self._processed,
-                dropped_total=self._dropped,
+                dropped_total=max(0, self._dropped - (self._lost or 0)),
                 rejected_total=self._rejected,
                 failed_total=self._failed,
                 throttled_total=self._throttled,
                 lost_total=self._lost,
+                rate_limited=self._rate_limited,
+                last_image_age_s=None if self._last_received is None else now - self._last_received,
             )
             self._window_start = now
             self._win_received = self._win_processed = 0
@@ -137,6 +152,9 @@ def diagnostic_array(
     expected to arrive, which is OK, and the message says so."""
     if state != "active":
         level, message = DiagnosticStatus.OK, f"{state} (lifecycle): not processing"
+    elif window.input_rate_hz == 0.0 and window.rate_limited and window.last_image_age_s is not None:
+        level = DiagnosticStatus.OK
+        message = f"input rate-limited by max_input_rate_hz; last image {window.last_image_age_s:.1f} s ago"
     elif window.input_rate_hz == 0.0:
         level, message = DiagnosticStatus.WARN, "no images received"
     elif window.output_rate_hz == 0.0:
@@ -155,6 +173,7 @@ def diagnostic_array(
         "frames_dropped": str(window.dropped_total),
         "frames_throttled": str(window.throttled_total),
         "messages_lost": "n/a" if window.lost_total is None else str(window.lost_total),
+        "last_image_age_s": "n/a" if window.last_image_age_s is None else f"{window.last_image_age_s:.1f}",
         "messages_rejected": str(window.rejected_total),
         "processing_failures": str(window.failed_total),
         "lifecycle_state": state,

@@ -31,6 +31,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.task import Future
 from rclpy.time import Time as RosTime
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
@@ -50,7 +51,7 @@ from ros2_ctxpose.msg import Skeleton3DArray
 from ros2_ctxpose.ros.lifecycle_main import run_lifecycle_node
 from ros2_ctxpose.ros.markers import marker_array
 from ros2_ctxpose.ros.messages import people_from_message, skeleton_array
-from ros2_ctxpose.ros.parameters import _check_frame, descriptor
+from ros2_ctxpose.ros.parameters import check_frame, descriptor
 from ros2_ctxpose.ros.tf_frames import frame_transforms, tf_sender
 from ros2_ctxpose.ros.tf_lookup import TransformError, TransformLookup
 
@@ -81,7 +82,7 @@ class FusionSettings:
         check=_check_inputs,
     )
     fusion_frame: str = setting(
-        "map", "Common frame of the fused output (every camera's frame must reach it in TF).", check=_check_frame
+        "map", "Common frame of the fused output (every camera's frame must reach it in TF).", check=check_frame
     )
     stamp_tolerance_s: float = setting(
         0.02, "Messages whose stamps differ by at most this belong to one instant.", dynamic=True, range=(0.0, 1.0)
@@ -142,7 +143,10 @@ class FusionNode(LifecycleNode):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("pose3d_fusion", **kwargs)
-        self._subscriptions: list[Any] = []
+        # Not rclpy's own ``_subscriptions`` (which also holds /clock for use_sim_time).
+        self._input_subscriptions: list[Any] = []
+        #: Done after the lifecycle shutdown transition: the executable then exits.
+        self.finished = Future()
         self._publishers_made: list[Any] = []
         self._timer: Any = None
         self._tf: TransformLookup | None = None
@@ -187,7 +191,7 @@ class FusionNode(LifecycleNode):
         self._grouper = InstantGrouper(len(s.inputs), s.stamp_tolerance_s, s.max_wait_s)
         self._identities = FusedIdentities()
         for index, topic in enumerate(s.inputs):
-            self._subscriptions.append(
+            self._input_subscriptions.append(
                 self.create_subscription(
                     Skeleton3DArray,
                     topic,
@@ -211,12 +215,13 @@ class FusionNode(LifecycleNode):
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._release()
+        self.finished.set_result(True)  # main() stops spinning once the transition has answered
         return TransitionCallbackReturn.SUCCESS
 
     def _unsubscribe(self) -> None:
-        for subscription in self._subscriptions:
+        for subscription in self._input_subscriptions:
             self.destroy_subscription(subscription)
-        self._subscriptions = []
+        self._input_subscriptions = []
         if self._timer is not None:
             self.destroy_timer(self._timer)
             self._timer = None
@@ -316,7 +321,9 @@ class FusionNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run ros2_ctxpose pose3d_fusion``."""
-    return run_lifecycle_node(FusionNode, "pose3d_fusion", lambda node: node.settings.autostart, args)
+    return run_lifecycle_node(
+        FusionNode, "pose3d_fusion", lambda node: node.settings.autostart, args, finished=lambda node: node.finished
+    )
 
 
 if __name__ == "__main__":

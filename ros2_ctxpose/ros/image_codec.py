@@ -58,6 +58,8 @@ class PixelLayout:
     to_bgr: int | None
     #: True for single-channel depth encodings (metres or millimetres, not intensities).
     depth: bool = False
+    #: True for packed YUV 4:2:2, where two pixels share their chroma: the width must be even.
+    pixel_pairs: bool = False
 
 
 # Bayer names say which colours the first row starts with; OpenCV names the pattern by the 2x2 block
@@ -84,10 +86,10 @@ ENCODINGS: dict[str, PixelLayout] = {
     "8UC3": PixelLayout(np.uint8, 3, None),
     "8UC4": PixelLayout(np.uint8, 4, cv2.COLOR_BGRA2BGR),
     # Packed YUV 4:2:2; "yuv422" and "yuv422_yuy2" are the older names of "uyvy" and "yuyv".
-    "uyvy": PixelLayout(np.uint8, 2, cv2.COLOR_YUV2BGR_UYVY),
-    "yuv422": PixelLayout(np.uint8, 2, cv2.COLOR_YUV2BGR_UYVY),
-    "yuyv": PixelLayout(np.uint8, 2, cv2.COLOR_YUV2BGR_YUY2),
-    "yuv422_yuy2": PixelLayout(np.uint8, 2, cv2.COLOR_YUV2BGR_YUY2),
+    "uyvy": PixelLayout(np.uint8, 2, cv2.COLOR_YUV2BGR_UYVY, pixel_pairs=True),
+    "yuv422": PixelLayout(np.uint8, 2, cv2.COLOR_YUV2BGR_UYVY, pixel_pairs=True),
+    "yuyv": PixelLayout(np.uint8, 2, cv2.COLOR_YUV2BGR_YUY2, pixel_pairs=True),
+    "yuv422_yuy2": PixelLayout(np.uint8, 2, cv2.COLOR_YUV2BGR_YUY2, pixel_pairs=True),
     **{f"bayer_{p}8": PixelLayout(np.uint8, 1, code) for p, code in _BAYER.items()},
     **{f"bayer_{p}16": PixelLayout(np.uint16, 1, code) for p, code in _BAYER.items()},
     # Depth (REP 118): 16UC1 in millimetres, 32FC1 in metres.
@@ -125,6 +127,8 @@ def image_array(encoding: str, height: int, width: int, step: int, is_bigendian:
     layout = layout_of(encoding)
     if height <= 0 or width <= 0:
         raise ImageDecodeError(f"empty image ({width}x{height})")
+    if layout.pixel_pairs and width % 2:
+        raise ImageDecodeError(f"{encoding} packs pixels in pairs: the width must be even, got {width}")
     dtype = np.dtype(layout.dtype).newbyteorder(">" if is_bigendian else "<")
     row_bytes = width * layout.channels * dtype.itemsize
     if step < row_bytes:

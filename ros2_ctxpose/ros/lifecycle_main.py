@@ -1,7 +1,7 @@
 """The ``main()`` of a lifecycle node executable: start, optionally drive to active, spin, exit cleanly.
 
 pose3d_fusion uses it; pose3d_node's ``main`` is the same sequence (and can call this with
-``autostart=lambda node: node.ros.autostart``). Signals: see ``node.quiet_repeated_signals``.
+``autostart=lambda node: node.ros.autostart``). Signals: see ``signals.quiet_repeated_signals``.
 """
 
 from __future__ import annotations
@@ -13,17 +13,23 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.logging import get_logger
+from rclpy.task import Future
 
-from ros2_ctxpose.ros.node import ignore_signals_while_exiting, quiet_repeated_signals
+from ros2_ctxpose.ros.signals import ignore_signals_while_exiting, quiet_repeated_signals
 
 N = TypeVar("N", bound=LifecycleNode)
 
 
 def run_lifecycle_node(
-    make: Callable[[], N], name: str, autostart: Callable[[N], bool], args: list[str] | None = None
+    make: Callable[[], N],
+    name: str,
+    autostart: Callable[[N], bool],
+    args: list[str] | None = None,
+    finished: Callable[[N], Future] | None = None,
 ) -> int:
     """Create the node with ``make``, configure and activate it when ``autostart(node)``, spin until
-    shut down. Exit status 1 (with one fatal line, no traceback) when it cannot start."""
+    shut down (a signal, or ``finished(node)`` done: e.g. after the lifecycle shutdown
+    transition). Exit status 1 (with one fatal line, no traceback) when it cannot start."""
     quiet_repeated_signals()
     rclpy.init(args=args)
     node = None
@@ -44,7 +50,10 @@ def run_lifecycle_node(
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         stage = "stopped"
-        executor.spin()
+        if finished is None:
+            executor.spin()
+        else:
+            executor.spin_until_future_complete(finished(node))
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as exc:  # noqa: BLE001 - bad parameters or a broken install: say so, no traceback wall

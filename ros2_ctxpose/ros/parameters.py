@@ -35,7 +35,7 @@ from ..core.camera import DEFAULT_HFOV_DEG
 from ..core.config import PipelineConfig, field_problem, setting
 
 
-def _check_frame(value: str) -> str | None:
+def check_frame(value: str) -> str | None:
     # tf2 rejects frame ids with a leading slash (a ROS 1 habit) and whitespace breaks lookups.
     if value.startswith("/") or any(c.isspace() for c in value):
         return f"frame ids must not start with '/' or contain whitespace, got {value!r}"
@@ -79,7 +79,7 @@ class RosSettings:
         "",
         "Camera optical frame of the outputs; empty = the image header's frame_id.",
         dynamic=True,
-        check=_check_frame,
+        check=check_frame,
     )
     publish_tf: bool = setting(True, "Publish a body_<id> TF frame per person (REP 155).", dynamic=True)
     publish_joint_frames: bool = setting(

@@ -13,12 +13,13 @@ what ``synthetic_2d.COCO_OFFSETS_BODY_M`` holds.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ros2_ctxpose.core.annotations import read_annotations
 from ros2_ctxpose.core.body_frame import body_axes
 from ros2_ctxpose.core.camera import CameraModel
 from ros2_ctxpose.core.paths import shared_data_dir
@@ -53,6 +54,17 @@ def _projection_jacobian(K: np.ndarray, X: np.ndarray) -> np.ndarray:
     return np.array([[K[0, 0] / z, 0.0, -K[0, 0] * x / z**2], [0.0, K[1, 1] / z, -K[1, 1] * y / z**2]])
 
 
+def _golden_h36m(images_dir: Path, golden_files: Iterable[str]) -> Iterator[tuple[str, CameraModel, np.ndarray]]:
+    """(file, camera for projecting only, H36M-17 joints) of each h36m17-annotated frame the golden
+    detector outputs cover."""
+    keys = set(golden_files)
+    for im in read_annotations(images_dir / "annotations.json"):
+        if im.truth is None or im.truth.joint_set != "h36m17" or im.K is None:
+            continue
+        if f"{im.file}:keypoints_xyc" in keys:
+            yield im.file, CameraModel(K=im.K, width=1, height=1, dist=im.dist_opencv()), im.truth.joints_3d
+
+
 @dataclass(frozen=True)
 class OffsetFit:
     offsets_m: dict[str, np.ndarray]  # keyed by the left (or centre) COCO name, body frame
@@ -66,20 +78,12 @@ def fit_offsets(
 ) -> OffsetFit:
     images_dir = images_dir or shared_data_dir() / "data" / "images"
     golden = golden or shared_data_dir() / "data" / "golden" / "yolo11n_pose_ultralytics.npz"
-    ann = json.loads((images_dir / "annotations.json").read_text())
     gold = np.load(golden)
     rows: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     raw: dict[str, list[float]] = {}
     heights = []
-    for im in ann["images"]:
-        key = f"{im['file']}:keypoints_xyc"
-        if im.get("joint_names") != "h36m17" or key not in gold.files:
-            continue
-        cam = CameraModel(
-            K=np.array(im["K"]), width=1, height=1, dist=np.r_[im["dist_k"][:2], im["dist_p"], im["dist_k"][2]]
-        )
-        j3 = np.asarray(im["joints_3d_cam_m"])
-        kp = gold[key][0]
+    for file, cam, j3 in _golden_h36m(images_dir, gold.files):
+        kp = gold[f"{file}:keypoints_xyc"][0]
         gt_uv = cam.project(j3)
         heights.append(np.ptp(gt_uv[:, 1]))
         frame = body_axes(j3)
@@ -115,21 +119,16 @@ def noise_comparison(
 
     images_dir = images_dir or shared_data_dir() / "data" / "images"
     golden = golden or shared_data_dir() / "data" / "golden" / "yolo11n_pose_ultralytics.npz"
-    ann = json.loads((images_dir / "annotations.json").read_text())
     gold = np.load(golden)
     used = [index_of(COCO17, c) for c in COCO_FROM_H36M]
     real, synth = [], []
-    for im in ann["images"]:
-        key = f"{im['file']}:keypoints_xyc"
-        if im.get("joint_names") != "h36m17" or key not in gold.files:
-            continue
-        K = np.asarray(im["K"])
-        j3 = torch.tensor(im["joints_3d_cam_m"], dtype=torch.float32)[None]
+    for file, undist, joints in _golden_h36m(images_dir, gold.files):
+        K = undist.K
+        j3 = torch.tensor(joints, dtype=torch.float32)[None]
         coco = coco_points_3d(j3)
         exact = (coco[0, :, :2] / coco[0, :, 2:]).numpy() * K[[0, 1], [0, 1]] + K[[0, 1], [2, 2]]
         size = np.sqrt(np.prod(np.ptp(exact[used], axis=0)))
-        undist = CameraModel(K=K, width=1, height=1, dist=np.r_[im["dist_k"][:2], im["dist_p"], im["dist_k"][2]])
-        kp = undist.normalize(gold[key][0, :, :2]) * K[[0, 1], [0, 1]] + K[[0, 1], [2, 2]]
+        kp = undist.normalize(gold[f"{file}:keypoints_xyc"][0, :, :2]) * K[[0, 1], [0, 1]] + K[[0, 1], [2, 2]]
         real.append(np.linalg.norm(kp[used] - exact[used], axis=-1) / size)
         wide = torch.tensor([[-10.0, -10.0, 10.0, 10.0]]).expand(draws, 4)
         noisy, _ = detector_like(coco.expand(draws, 17, 3), wide, DetectorNoise(), torch.Generator().manual_seed(0))

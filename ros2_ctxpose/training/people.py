@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ros2_ctxpose.core.lifter.model import ContextLifter, LifterConfig
 from ros2_ctxpose.core.metrics import mpjpe, pa_mpjpe
+from ros2_ctxpose.training.synthetic.schema import CROP_FIELDS, LIFTER_FIELDS
 
 
 @dataclass(frozen=True)
@@ -91,19 +92,6 @@ def evaluate_people(
     return {k: 1000.0 * v / max(len(people), 1) for k, v in sums.items()}
 
 
-#: Shard fields a ``PeopleSet`` is made of (``training/synthetic/shards.py`` documents them).
-_RENDER_FIELDS = (
-    "keypoints_norm",
-    "keypoints",
-    "joints_grid",
-    "target_cam",
-    "crop_l0",
-    "crop_l1",
-    "crop_l2",
-    "crop_l3",
-)
-
-
 def load_rendered(roots: Sequence[Path], lifter: LifterConfig, in_memory: bool = False) -> PeopleSet:
     """Every rendered person in the complete shards under ``roots`` (``ctxpose synth`` outputs).
 
@@ -140,7 +128,7 @@ def load_rendered(roots: Sequence[Path], lifter: LifterConfig, in_memory: bool =
                 kp_norm=arrays["keypoints_norm"],
                 conf=arrays["keypoints"][..., 2],
                 joints_grid=arrays["joints_grid"],
-                crops=tuple(arrays[f"crop_l{i}"] for i in range(4)),
+                crops=tuple(arrays[name] for name in CROP_FIELDS),
                 target=(target - target[:, :1]) if in_memory else _RootRelative(target),
             )
         )
@@ -167,11 +155,11 @@ def _merged(root: Path, shards: list[Path], read_shard) -> dict[str, np.ndarray]
     out = root / "merged"
     stamp = "\n".join(p.name for p in shards)
     if (out / "shards.txt").is_file() and (out / "shards.txt").read_text() == stamp:
-        return {name: np.load(out / f"{name}.npy", mmap_mode="r") for name in _RENDER_FIELDS}
+        return {name: np.load(out / f"{name}.npy", mmap_mode="r") for name in LIFTER_FIELDS}
     parts = [read_shard(p)[1] for p in shards]
     tmp = root / "merged.tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    for name in _RENDER_FIELDS:
+    for name in LIFTER_FIELDS:
         first = parts[0][name]
         total = sum(len(a[name]) for a in parts)
         merged = np.lib.format.open_memmap(
@@ -187,4 +175,4 @@ def _merged(root: Path, shards: list[Path], read_shard) -> dict[str, np.ndarray]
     if out.exists():
         shutil.rmtree(out)
     tmp.replace(out)
-    return {name: np.load(out / f"{name}.npy", mmap_mode="r") for name in _RENDER_FIELDS}
+    return {name: np.load(out / f"{name}.npy", mmap_mode="r") for name in LIFTER_FIELDS}

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ros2_ctxpose.core.annotations import read_annotations
 from ros2_ctxpose.core.detector import PoseDetector
 from ros2_ctxpose.core.detector.checkpoint import cache_dir
 from ros2_ctxpose.core.detector.features import crop_people
-from ros2_ctxpose.core.evaluation import annotation_camera, match_person
+from ros2_ctxpose.core.evaluation import match_person
 from ros2_ctxpose.core.joint_sets import JOINT_SETS
 from ros2_ctxpose.core.lifter.model import LifterConfig
 from ros2_ctxpose.core.media import read_image
@@ -79,17 +80,18 @@ def _from_arrays(a: dict[str, np.ndarray]) -> PeopleSet:
 
 
 def _detect(annotations: Path, detector: PoseDetector, lifter: LifterConfig) -> dict[str, np.ndarray]:
-    entries = json.loads(annotations.read_text())["images"]
+    entries = read_annotations(annotations)
     mapping = JOINT_SETS["h36m17"]
     rows: dict[str, list[np.ndarray]] = {"kp_norm": [], "conf": [], "joints_grid": [], "target": []}
     crops: list[list[np.ndarray]] = []
     for entry in entries:
-        if entry.get("joint_names") != "h36m17" or not entry.get("joints_3d_cam_m"):
+        truth = entry.truth
+        if truth is None or truth.joint_set != "h36m17":
             continue
-        image = read_image(annotations.parent / entry["file"])
-        camera = annotation_camera(entry, image.shape[1], image.shape[0])
+        image = read_image(entry.path)
+        camera = entry.camera(image.shape[1], image.shape[0])
         det = detector.detect(image)
-        match = match_person(det.keypoints, np.asarray(entry["joints_2d_px"]), mapping)
+        match = match_person(det.keypoints, truth.joints_2d, mapping)
         if match is None:
             continue
         i = match[0]
@@ -102,7 +104,7 @@ def _detect(annotations: Path, detector: PoseDetector, lifter: LifterConfig) -> 
             lifter.context_crop_sizes,
             lifter.context_crop_margin,
         )
-        joints = np.asarray(entry["joints_3d_cam_m"], dtype=np.float64)
+        joints = truth.joints_3d
         rows["kp_norm"].append(camera.normalize(kp[:, :2]).astype(np.float32))
         rows["conf"].append(kp[:, 2].astype(np.float32))
         rows["joints_grid"].append(people.joints_grid[0].float().numpy())

@@ -1,12 +1,13 @@
-"""Train the lifter: Human3.6M mocap (S1 S5 S6 S7 S8) and, optionally, rendered people.
+"""Train the lifter: Human3.6M mocap (S1 S5 S6 S7 S8) and, optionally, rendered people and real frames.
 
-Each batch mixes two kinds of people. Mocap poses seen by the subjects' real cameras (projections
-precomputed once) or by fresh random virtual cameras (``virtual_camera``), half of them mirrored,
-with detector-like 2D made on the fly (``synthetic_2d``). And, with ``--renders``, rendered people
-as the real detector saw them (``training/synthetic``): its keypoints, and with ``--context`` the
-crops of its feature maps, which train the context branch. A run without ``--context`` draws the
-very same batches and trains the geometry-only model, so two runs from one seed differ only in
-the image context.
+Each batch mixes the sources of ``TrainConfig.source_shares`` (``training/sources.py``). Mocap
+poses seen by the subjects' real cameras (projections precomputed once) or by fresh random virtual
+cameras (``virtual_camera``), half of them mirrored, with detector-like 2D made on the fly
+(``synthetic_2d``). With ``--renders``, rendered people as the real detector saw them
+(``training/synthetic``), and with ``--real``, annotated real frames: their keypoints, and with
+``--context`` the crops of their feature maps, which train the context branch. A run without
+``--context`` draws the very same batches and trains the geometry-only model, so two runs from
+one seed differ only in the image context.
 
 Training is by steps, seeded and resumable: ``<out>/last.pt`` holds model, optimizer, scheduler,
 step and RNG states (tensors only: it loads with ``weights_only=True``); ``<out>/metrics.jsonl``
@@ -20,52 +21,23 @@ logs the loss and the validation figures (S11 mocap, held-out renders, annotated
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from ros2_ctxpose.core.lifter.model import ContextLifter, LifterConfig, load_lifter, save_lifter
-from ros2_ctxpose.core.metrics import mpjpe
 from ros2_ctxpose.training.evaluate_h36m import EvalSet, evaluate_both, load_eval_set
-from ros2_ctxpose.training.h36m import TRAIN_SUBJECTS, load_cameras, load_poses, project_real_cameras
-from ros2_ctxpose.training.options import TrainConfig, add_train_arguments
-from ros2_ctxpose.training.people import PeopleSet, evaluate_people, load_rendered, predict
-from ros2_ctxpose.training.synthetic_2d import DetectorNoise, lifter_sample, mirror
-from ros2_ctxpose.training.virtual_camera import sample_virtual_cameras
-
-
-@dataclass(frozen=True)
-class MocapData:
-    real_joints: torch.Tensor  # (N_real, 17, 3) camera frame, metres
-    real_bounds: torch.Tensor  # (N_real, 4)
-    world: torch.Tensor  # (N_world, 17, 3) world frame, metres (z up, floor at 0)
-
-
-def load_training_data(stride: int) -> MocapData:
-    poses = load_poses(TRAIN_SUBJECTS, stride)
-    joints, bounds = project_real_cameras(poses, load_cameras())
-    world = torch.from_numpy(np.concatenate(list(poses.values())))
-    return MocapData(torch.from_numpy(joints), torch.from_numpy(bounds), world)
-
-
-def mocap_batch(
-    data: MocapData, n: int, cfg: TrainConfig, noise: DetectorNoise, gen: torch.Generator
-) -> tuple[torch.Tensor, ...]:
-    """``n`` mocap people: detector-like 2D (kp, conf) and root-relative targets."""
-    n_virtual = int(round(n * cfg.virtual_fraction))
-    idx = torch.randint(len(data.real_joints), (n - n_virtual,), generator=gen)
-    world = data.world[torch.randint(len(data.world), (n_virtual,), generator=gen)]
-    virt_joints, cams = sample_virtual_cameras(world, generator=gen)
-    joints = torch.cat([data.real_joints[idx], virt_joints])
-    bounds = torch.cat([data.real_bounds[idx], cams.bounds])
-    joints, bounds = mirror(joints, bounds, torch.rand(n, generator=gen) < cfg.flip_prob)
-    return lifter_sample(joints, bounds, noise, gen)
+from ros2_ctxpose.training.options import TrainConfig, add_train_arguments, train_config_from_args
+from ros2_ctxpose.training.people import PeopleSet, evaluate_people, load_rendered
+from ros2_ctxpose.training.sources import MocapSource, PeopleSource, Source, batch_errors, load_training_data
+from ros2_ctxpose.training.synthetic_2d import DetectorNoise
 
 
 @dataclass(frozen=True)
@@ -88,25 +60,27 @@ def validate(model: ContextLifter, val: Validation, context: bool) -> dict[str, 
     return metrics
 
 
-def loss_on_batch(
-    model: ContextLifter,
-    data: MocapData,
-    renders: PeopleSet | None,
-    cfg: TrainConfig,
-    noise: DetectorNoise,
-    gen: torch.Generator,
-) -> torch.Tensor:
-    """Mean MPJPE over one mixed batch. Rendered people go through the context branch in their own
-    call when ``cfg.context`` (mocap people have no image), through the geometry path otherwise."""
-    n_render = int(round(cfg.batch_size * cfg.render_fraction)) if renders is not None else 0
-    errors = []
-    if n_render < cfg.batch_size:
-        kp, conf, target = mocap_batch(data, cfg.batch_size - n_render, cfg, noise, gen)
-        errors.append(mpjpe(model(kp, conf), target))
-    if n_render:
-        rows = renders.take(torch.randint(len(renders), (n_render,), generator=gen).numpy(), with_crops=cfg.context)
-        errors.append(mpjpe(predict(model, rows, cfg.context), rows["target"]))
-    return torch.cat(errors).mean()
+def load_sources(cfg: TrainConfig, config: LifterConfig) -> list[tuple[Source, float]]:
+    """The training sources of ``cfg.source_shares()`` with their shares, in drawing order."""
+    shares = cfg.source_shares()
+    sources: list[tuple[Source, float]] = []
+    for name, share in shares.items():
+        if name == "mocap":
+            data = load_training_data(cfg.train_stride)
+            sources.append((MocapSource(data, cfg.virtual_fraction, cfg.flip_prob, DetectorNoise()), share))
+        elif name == "renders":
+            sources.append((PeopleSource(name, load_rendered(_split(cfg.renders), config)), share))
+        else:
+            sources.append((PeopleSource(name, _real_frames(Path(cfg.real), config)), share))
+    return sources
+
+
+def _real_frames(annotations: Path, config: LifterConfig) -> PeopleSet:
+    """Annotated real frames as the torch fp32 detector sees them (cached by ``real_frames``)."""
+    from ros2_ctxpose.core.detector import TorchPoseDetector
+    from ros2_ctxpose.training.real_frames import load_real_frames
+
+    return load_real_frames(annotations, TorchPoseDetector(device="cpu", precision="fp32"), config)
 
 
 def _save_checkpoint(
@@ -154,8 +128,8 @@ def build_model(cfg: TrainConfig) -> ContextLifter:
     if cfg.init:
         model = load_lifter(None if cfg.init == "shipped" else cfg.init)
     else:
-        model = ContextLifter(LifterConfig(dim=cfg.dim, depth=cfg.depth, heads=cfg.heads, mlp_ratio=cfg.mlp_ratio))
-    model.config.context_depth_only = cfg.context and cfg.context_depth_only
+        model = ContextLifter(dataclasses.replace(cfg.model))
+    model.config.context_depth_only = cfg.context and cfg.model.context_depth_only
     return model
 
 
@@ -174,12 +148,7 @@ def _split(spec: str) -> list[Path]:
 
 
 def load_validation(cfg: TrainConfig, config: LifterConfig) -> Validation:
-    real = None
-    if cfg.val_real:
-        from ros2_ctxpose.core.detector import TorchPoseDetector
-        from ros2_ctxpose.training.real_frames import load_real_frames
-
-        real = load_real_frames(Path(cfg.val_real), TorchPoseDetector(device="cpu", precision="fp32"), config)
+    real = _real_frames(Path(cfg.val_real), config) if cfg.val_real else None
     renders = load_rendered(_split(cfg.val_renders), config, in_memory=True) if cfg.val_renders else None
     return Validation(load_eval_set(cfg.val_stride), renders, real)
 
@@ -214,23 +183,22 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         print(f"resumed from {last} at step {step}")
     (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
-    data = load_training_data(cfg.train_stride)
-    renders = load_rendered(_split(cfg.renders), model.config) if cfg.renders else None
+    sources = load_sources(cfg, model.config)
     val = load_validation(cfg, model.config)
     print(
-        f"train: {len(data.real_joints)} real-camera samples, {len(data.world)} poses for virtual cameras, "
-        f"{len(renders) if renders is not None else 0} rendered people (context {'on' if cfg.context else 'off'}); "
+        "train: "
+        + ", ".join(f"{src.name} {len(src)} people ({share:.0%})" for src, share in sources)
+        + f" (context {'on' if cfg.context else 'off'}); "
         f"val: {len(val.mocap.joints_cam)} S11 mocap samples, "
         f"{len(val.renders) if val.renders is not None else 0} rendered, {len(val.real) if val.real is not None else 0} real"
     )
-    noise = DetectorNoise()
     log = (out / "metrics.jsonl").open("a")
     bar = tqdm(total=cfg.steps, initial=step, desc="train", dynamic_ncols=True)
     t0, running = time.time(), None
     end = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
     while step < end:
         model.train()
-        loss = loss_on_batch(model, data, renders, cfg, noise, gen)
+        loss = batch_errors(model, sources, cfg.batch_size, gen, cfg.context).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -263,7 +231,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())})
+    try:
+        cfg = train_config_from_args(args)
+    except ValueError as exc:
+        print(f"ctxpose train: {exc}", file=sys.stderr)
+        return 2
     final = train(cfg, resume=args.resume)
     print(f"final weights: {final}" if final.is_file() else "stopped before the end; resume with --resume")
     return 0

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, TypeVar
 import cv2
 import numpy as np
 
+from ..config import DETECTOR_STRIDE, PipelineConfig, imgsz_problem
+
 if TYPE_CHECKING:  # only for the annotations: this module does not import torch at run time
     import torch
 
@@ -41,15 +43,21 @@ class Letterbox:
     pad_xy: tuple[int, int]
 
     @classmethod
-    def fit(cls, orig_hw: tuple[int, int], imgsz: int = 640, stride: int = 32, rect: bool = False) -> Letterbox:
+    def fit(
+        cls,
+        orig_hw: tuple[int, int],
+        imgsz: int = PipelineConfig.imgsz,
+        stride: int = DETECTOR_STRIDE,
+        rect: bool = False,
+    ) -> Letterbox:
         """Ultralytics ``LetterBox(center=True, scaleup=True)``: ``rect=False`` pads to
         ``imgsz x imgsz``; ``rect=True`` (their ``auto``) pads only to the next multiple of
         ``stride``, which is what ``YOLO.predict`` uses for a single image and is faster."""
         h, w = orig_hw
         if h <= 0 or w <= 0:
             raise ValueError(f"cannot letterbox an empty image of size {w}x{h}")
-        if imgsz % stride:
-            raise ValueError(f"imgsz {imgsz} must be a multiple of the stride {stride}")
+        if problem := imgsz_problem(imgsz, stride):
+            raise ValueError(f"imgsz {problem}")
         scale = min(imgsz / h, imgsz / w)
         new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))  # 1 x 10000 stays 1 px
         dw, dh = imgsz - new_w, imgsz - new_h

@@ -45,7 +45,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..config import DETECTOR_STRIDE
+from ..config import DETECTOR_STRIDE, PipelineConfig
 from .checkpoint import CheckpointError, cache_dir, load_checkpoint
 from .letterbox import Letterbox
 from .yolo_detector import YoloPoseDetector, default_weights_path
@@ -279,9 +279,9 @@ class OpenVINOPoseDetector(YoloPoseDetector):
         self,
         weights: str | os.PathLike[str] | None = None,
         precision: str = "auto",
-        imgsz: int = 640,
-        person_threshold: float = 0.25,
-        nms_iou_threshold: float = 0.7,
+        imgsz: int = PipelineConfig.imgsz,
+        person_threshold: float = PipelineConfig.person_threshold,
+        nms_iou_threshold: float = PipelineConfig.nms_iou_threshold,
         max_det: int = 100,
         rect: bool = True,
         threads: int = 0,
@@ -313,8 +313,7 @@ class OpenVINOPoseDetector(YoloPoseDetector):
         self.stride = int(meta["stride"])
         self._feature_channels = tuple(meta["feature_channels"])
         self._feature_strides = tuple(meta["feature_strides"])
-        if imgsz % self.stride:
-            raise ValueError(f"imgsz must be a positive multiple of {self.stride}, got {imgsz}")
+        self._check_imgsz(self.stride)
         self._compiled: OrderedDict[tuple[int, ...], tuple[Any, list[tuple[int, ...]]]] = OrderedDict()
         self._dynamic: Any = None
         self._last_shape: tuple[int, ...] = ()

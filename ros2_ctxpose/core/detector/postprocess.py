@@ -54,7 +54,7 @@ class RawDetections:
 
 
 def postprocess(
-    pred: torch.Tensor, kpt_shape: tuple[int, int], nc: int, conf: float = 0.25, iou: float = 0.7, max_det: int = 100
+    pred: torch.Tensor, kpt_shape: tuple[int, int], nc: int, conf: float, iou: float, max_det: int
 ) -> list[RawDetections]:
     """Filter and suppress ``(B, 4 + nc + K*ndim, A)`` decoded predictions, per image.
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import PipelineConfig
 from .checkpoint import CheckpointError, load_checkpoint
 from .yolo_detector import YoloPoseDetector, default_weights_path
 from .yolo_pose import YoloPose, build_pose_model
@@ -53,9 +54,9 @@ class TorchPoseDetector(YoloPoseDetector):
         weights: str | os.PathLike[str] | None = None,
         device: str = "auto",
         precision: str = "auto",
-        imgsz: int = 640,
-        person_threshold: float = 0.25,
-        nms_iou_threshold: float = 0.7,
+        imgsz: int = PipelineConfig.imgsz,
+        person_threshold: float = PipelineConfig.person_threshold,
+        nms_iou_threshold: float = PipelineConfig.nms_iou_threshold,
         max_det: int = 100,
         rect: bool = True,
         use_cache: bool = True,
@@ -92,8 +93,7 @@ class TorchPoseDetector(YoloPoseDetector):
         self.kpt_shape = ckpt.kpt_shape
         self.num_classes = ckpt.num_classes
         self.stride = max(self.model.head_strides)
-        if imgsz % self.stride:
-            raise ValueError(f"imgsz must be a positive multiple of {self.stride}, got {imgsz}")
+        self._check_imgsz(self.stride)
 
     @property
     def feature_channels(self) -> tuple[int, ...]:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..config import DETECTOR_STRIDE
+from ..config import DETECTOR_STRIDE, imgsz_problem
 from .base import Detections
 from .flip import merge_flipped
 from .letterbox import Letterbox
@@ -89,9 +89,8 @@ class YoloPoseDetector(ABC):
     def __init__(
         self, *, imgsz: int, person_threshold: float, nms_iou_threshold: float, max_det: int, rect: bool
     ) -> None:
-        if imgsz <= 0 or imgsz % DETECTOR_STRIDE:
-            raise ValueError(f"imgsz must be a positive multiple of {DETECTOR_STRIDE}, got {imgsz}")
         self.imgsz = imgsz
+        self._check_imgsz(DETECTOR_STRIDE)
         self.person_threshold = person_threshold
         self.nms_iou_threshold = nms_iou_threshold
         self.max_det = max_det
@@ -102,6 +101,12 @@ class YoloPoseDetector(ABC):
         # the lock keeps two threads from filling it at once.
         self._batch: np.ndarray | None = None
         self._batch_lock = threading.Lock()
+
+    def _check_imgsz(self, stride: int) -> None:
+        """Refuse an ``imgsz`` the network of ``stride`` cannot take (again once a subclass knows
+        its network's stride)."""
+        if problem := imgsz_problem(self.imgsz, stride):
+            raise ValueError(f"imgsz {problem}")
 
     @property
     @abstractmethod

@@ -5,7 +5,8 @@ What a robot sees, as far as rendering on a CPU allows: 1-4 people (mocap poses 
 library, random adult bodies and outfits) standing on a floor, some next to each other so that they
 overlap, some cut by the image border, seated ones on a box (the mocap's chair is not in it); now
 and then a box or a cylinder between them and the camera; one to three lights plus ambient light;
-a photograph behind, often a textured floor under their feet. Three quarters of the cameras come from ``virtual_camera`` (robot heights 0.3-2.5 m,
+a photograph behind, often a floor at metric scale (``floors``) under their feet. Three quarters
+of the cameras come from ``virtual_camera`` (robot mounts of :data:`ROBOT_MOUNTS`, 0.25-2.8 m high,
 1-10 m away, pitch, 50-110 degree lenses, off-centre principal point; 640x480 or 1280x720), the
 rest are the real Human3.6M cameras (1000x1002, their intrinsics and distortion), looking at the
 mocap subject where it stood, so the real geometry of the validation images is covered too.
@@ -14,20 +15,20 @@ mocap subject where it stood, so the real geometry of the validation images is c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-import cv2
 import numpy as np
 import torch
 import trimesh
 
 from ros2_ctxpose.core.camera import CameraModel
 from ros2_ctxpose.training.h36m import H36MCamera
-from ros2_ctxpose.training.virtual_camera import sample_virtual_cameras
+from ros2_ctxpose.training.virtual_camera import VirtualCameraRanges, sample_virtual_cameras
 
 from .appearance import TexelCoordinates, paint_texture, sample_outfit
 from .backgrounds import random_crop
 from .body import BodyModel, dominant_bone_vertices, pose_bodies, sample_phenotypes
+from .floors import floor_material
 from .pose_library import PoseLibrary
 from .render import Light, MeshItem, RenderJob
 from .retarget import bone_segments
@@ -41,20 +42,18 @@ VIRTUAL_SIZES = {4 / 3: (640, 480), 16 / 9: (1280, 720)}
 #: interpenetrate; "near" placements put them just beyond it, where they overlap in the image.
 MIN_SEPARATION_M = 0.6
 FLOOR_PROBABILITY = 0.6
-#: Floor materials (RGB): concrete, light tiles, wood, dark wood, carpet grey, carpet blue, grass, asphalt.
-FLOOR_COLOURS = np.array(
-    [
-        (150, 150, 145),
-        (205, 200, 190),
-        (160, 115, 75),
-        (95, 65, 45),
-        (110, 105, 100),
-        (70, 80, 110),
-        (80, 115, 55),
-        (70, 70, 72),
-    ],
-    np.float32,
+#: Where robots carry their cameras: (examples, height above the floor in m, largest pitch in
+#: degrees, share of the virtual cameras). Heights are approximate, from the makers' published
+#: dimensions: small mobile bases and quadrupeds (TurtleBot 4's OAK-D ~0.3 m, Spot's body
+#: cameras ~0.5 m) look up at people; service robots' heads (Pepper ~1.15 m, TIAGo and Fetch
+#: ~1.1-1.5 m, Stretch ~1.3 m) look level or down; tall robots and fixed cameras on masts or
+#: ceilings look down steeply. (The uniform 0.3-2.5 m of ``virtual_camera`` before.)
+ROBOT_MOUNTS = (
+    ("mobile base, quadruped", (0.25, 0.6), 25.0, 0.3),
+    ("service robot head", (1.0, 1.5), 35.0, 0.45),
+    ("tall robot, mast or ceiling camera", (1.8, 2.8), 50.0, 0.25),
 )
+_MOUNT_WEIGHTS = [m[3] for m in ROBOT_MOUNTS]
 
 
 @dataclass
@@ -104,8 +103,12 @@ def _yaw(angle: np.ndarray) -> np.ndarray:
 
 
 def _virtual_camera(joints_world: np.ndarray, rng: np.random.Generator) -> tuple[CameraModel, np.ndarray, np.ndarray]:
+    """A robot's camera looking at the person: a mount of :data:`ROBOT_MOUNTS`, then distance,
+    azimuth, lens and aim as ``virtual_camera`` draws them."""
+    _, (low, high), max_pitch, _ = ROBOT_MOUNTS[int(rng.choice(len(ROBOT_MOUNTS), p=_MOUNT_WEIGHTS))]
+    ranges = VirtualCameraRanges(height_m=(low, high), max_pitch_deg=max_pitch)
     g = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    _, cams = sample_virtual_cameras(torch.as_tensor(joints_world, dtype=torch.float32)[None], generator=g)
+    _, cams = sample_virtual_cameras(torch.as_tensor(joints_world, dtype=torch.float32)[None], ranges, generator=g)
     x0, y0, x1, y1 = cams.bounds[0].double().numpy()
     aspect = (x1 - x0) / (y1 - y0)
     W, H = VIRTUAL_SIZES[min(VIRTUAL_SIZES, key=lambda a: abs(a - aspect))]
@@ -207,21 +210,61 @@ def sample_scene(assets: Assets, rng: np.random.Generator) -> Scene:
     )
 
 
+def sample_views(assets: Assets, scene: Scene, rng: np.random.Generator, count: int) -> list[Scene]:
+    """``scene`` and ``count - 1`` more cameras on the same instant (same people, objects and
+    light), as a multi-camera rig or several robots see it. A Human3.6M scene takes other
+    cameras of that subject's studio (real multi-view geometry); a virtual one draws more robot
+    cameras and turns each about the main person's pelvis so the views spread around them (view
+    ``k`` about ``k / count`` of a turn from view 0). Each view has its own photograph behind.
+    Draws nothing from ``rng`` when ``count`` is 1."""
+    if count < 1:
+        raise ValueError(f"views must be at least 1, got {count}")
+    if scene.camera_name != "virtual":
+        subject = scene.camera_name.split("/")[0]
+        others = sorted(k for k in assets.h36m_cameras if k.split("/")[0] == subject and k != scene.camera_name)
+        if count - 1 > len(others):
+            raise ValueError(f"{subject} has {len(others) + 1} cameras; cannot make {count} views")
+        picked = [assets.h36m_cameras[k] for k in rng.choice(others, count - 1, replace=False)] if count > 1 else []
+        cameras = [(h.model, h.R.T, h.T, h.name) for h in picked]
+    else:
+        pelvis = scene.people[0].joints_world[0].astype(np.float64)
+        azimuth0 = math.atan2(*(scene.C[:2] - pelvis[:2])[::-1])
+        cameras = []
+        for k in range(1, count):
+            camera, R, C = _virtual_camera(scene.people[0].joints_world, rng)
+            target = azimuth0 + 2 * math.pi * (k + rng.uniform(-0.25, 0.25)) / count
+            turn = _yaw(np.array(target - math.atan2(*(C[:2] - pelvis[:2])[::-1])))
+            # The draw's geometry relative to the pelvis is kept: X_cam = R Turn^T (X - C').
+            cameras.append((camera, R @ turn.T, pelvis + turn @ (C - pelvis), "virtual"))
+    return [scene] + [
+        replace(
+            scene,
+            camera=camera,
+            R=R,
+            C=C,
+            camera_name=name,
+            background=random_crop(assets.backgrounds, rng, camera.width, camera.height),
+        )
+        for camera, R, C, name in cameras
+    ]
+
+
 def _objects(
     assets: Assets, rng: np.random.Generator, people: list[ScenePerson], C: np.ndarray, background: np.ndarray
 ) -> list[MeshItem]:
     objects = []
     centre = people[0].joints_world[0, :2].astype(np.float64)
     if rng.random() < FLOOR_PROBABILITY:
-        size, tile = 40.0, rng.uniform(2.0, 8.0)
+        size = 40.0
+        texture, metres = floor_material(rng)
         corners = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], np.float64) * size / 2
         corners[:, :2] += centre
         objects.append(
             MeshItem(
                 corners,
                 np.array([[0, 1, 2], [0, 2, 3]]),
-                uv=corners[:, :2] / tile,
-                texture=_floor_texture(assets, rng),
+                uv=corners[:, :2] / metres,
+                texture=texture,
                 roughness=0.95,
             )
         )
@@ -278,26 +321,6 @@ def _seat(assets: Assets, person: ScenePerson, rng: np.random.Generator) -> Mesh
         colour=tuple(rng.uniform(30, 200, 3)),
         roughness=float(rng.uniform(0.5, 1.0)),
     )
-
-
-def _floor_texture(assets: Assets, rng: np.random.Generator, size: int = 256) -> np.ndarray:
-    """A floor (RGB): half the time a plain material colour (concrete, tiles, wood, carpet, grass,
-    asphalt) with mottling, else a muted crop of a photograph's lower half; mirrored into a 2x2 tile so that
-    it repeats without seams."""
-    if rng.random() < 0.5:
-        base = FLOOR_COLOURS[rng.integers(len(FLOOR_COLOURS))] * rng.uniform(0.8, 1.2)
-        noise = sum(
-            cv2.resize(rng.normal(0, 1, (n, n)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC) * w
-            for n, w in ((4, 0.08), (16, 0.05), (64, 0.03))
-        )
-        tex = base[None, None] * (1.0 + noise[..., None])
-    else:
-        lower_halves = [image[image.shape[0] // 2 :] for image in assets.backgrounds]  # ground, not sky
-        photo = random_crop(lower_halves, rng, size, size)[..., ::-1].astype(np.float32)
-        grey = photo.mean(-1, keepdims=True)
-        tex = grey + rng.uniform(0.2, 0.7) * (photo - grey)
-    tex = np.clip(tex, 0, 255).astype(np.uint8)
-    return np.vstack([np.hstack([tex, tex[:, ::-1]]), np.hstack([tex[::-1], tex[::-1, ::-1]])])
 
 
 def _lights(rng: np.random.Generator) -> list[Light]:

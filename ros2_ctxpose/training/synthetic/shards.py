@@ -8,35 +8,8 @@ trainer reads 50,000 people without loading them. A shard is written into a temp
 and renamed into place, so a folder that exists is complete: a run killed at any moment resumes
 at the next missing shard.
 
-Per person (N people in a shard):
-
-=======================  =====================  =============================================
-field                    dtype, shape           meaning
-=======================  =====================  =============================================
-keypoints                float32 (N, 17, 3)     detector COCO-17 [u, v, conf], pixels
-keypoints_norm           float32 (N, 17, 2)     the same, undistorted normalised (x/z, y/z)
-box                      float32 (N, 4)         detector box x0 y0 x1 y1, pixels
-score                    float32 (N,)           detector person score
-crop_l0 .. crop_l3       float16 (N, C, S, S)   ``crop_people`` feature crops per level
-joints_grid              float32 (N, 17, 2)     keypoints in the crops' grid_sample coords
-target_cam               float32 (N, 17, 3)     H36M-17 of the rendered body, camera frame, m
-target_px                float32 (N, 17, 2)     target_cam projected (distortion included)
-coco_px                  float32 (N, 17, 2)     the body's own COCO-17 points projected
-K                        float32 (N, 3, 3)      intrinsics
-dist                     float32 (N, 5)         OpenCV k1 k2 p1 p2 k3
-image_size               int32 (N, 2)           width, height
-image_id                 int64 (N,)             shard index * 1e6 + image in shard
-camera                   int16 (N,)             index into meta["cameras"] ("virtual", H36M)
-mocap_sequence           int16 (N,)             index into meta["sequences"] ("S1/Walking 1")
-mocap_frame              int32 (N,)             row of that sequence in poses_world17_mm.npz
-phenotype                float32 (N, 6)         Anny phenotype (meta["phenotype_labels"])
-mapping_residual_mm      float32 (N, 17)        fit residual of this mocap frame (retarget)
-oks                      float32 (N,)           match quality, detection vs the body's COCO
-visible_fraction         float32 (N,)           visible silhouette / silhouette in the image
-truncation               float32 (N,)           share of the body's vertices outside the image
-joints_in_image          bool (N, 17)           target joint projects into the image
-joints_occluded          bool (N, 17)           another person or an object covers the joint
-=======================  =====================  =============================================
+The fields, their dtypes, per-person shapes and meanings are ``schema.FIELDS`` (the one
+definition the engine, this module and ``training.people`` share).
 
 Disk: ~125 kB per person for the arrays (the crops are 61,440 float16 values, the rest ~1 kB)
 plus the preview JPEGs, measured by ``ctxpose synth`` (its summary's ``disk_gb_per_10k_people``).
@@ -52,35 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-FIELDS: dict[str, tuple[str, tuple[int, ...] | None]] = {
-    "keypoints": ("float32", (17, 3)),
-    "keypoints_norm": ("float32", (17, 2)),
-    "box": ("float32", (4,)),
-    "score": ("float32", ()),
-    "crop_l0": ("float16", None),
-    "crop_l1": ("float16", None),
-    "crop_l2": ("float16", None),
-    "crop_l3": ("float16", None),
-    "joints_grid": ("float32", (17, 2)),
-    "target_cam": ("float32", (17, 3)),
-    "target_px": ("float32", (17, 2)),
-    "coco_px": ("float32", (17, 2)),
-    "K": ("float32", (3, 3)),
-    "dist": ("float32", (5,)),
-    "image_size": ("int32", (2,)),
-    "image_id": ("int64", ()),
-    "camera": ("int16", ()),
-    "mocap_sequence": ("int16", ()),
-    "mocap_frame": ("int32", ()),
-    "phenotype": ("float32", (6,)),
-    "mapping_residual_mm": ("float32", (17,)),
-    "oks": ("float32", ()),
-    "visible_fraction": ("float32", ()),
-    "truncation": ("float32", ()),
-    "joints_in_image": ("bool", (17,)),
-    "joints_occluded": ("bool", (17,)),
-}
-FORMAT_VERSION = 1
+from .schema import FIELDS, check_record
+
+#: 2: instant, view, camera_R, camera_T added; images/index.json (each image's camera and truth).
+FORMAT_VERSION = 2
 
 
 def shard_dir(root: Path, index: int) -> Path:
@@ -90,7 +38,7 @@ def shard_dir(root: Path, index: int) -> Path:
 def write_shard(
     root: Path, index: int, people: list[dict[str, np.ndarray]], meta: dict, extra_dirs: dict[str, Path] | None = None
 ) -> Path:
-    """Write ``people`` (one dict of :data:`FIELDS` per person) and ``meta`` atomically; the
+    """Write ``people`` (one dict of ``schema.FIELDS`` per person, checked) and ``meta`` atomically; the
     folders ``extra_dirs`` (name -> a folder on the same file system) are moved in with them."""
     final = shard_dir(root, index)
     tmp = final.with_name(f"{final.name}.tmp{os.getpid()}")
@@ -98,11 +46,13 @@ def write_shard(
     tmp.mkdir(parents=True)
     for name, folder in (extra_dirs or {}).items():
         os.replace(folder, tmp / name)
-    for name, (dtype, shape) in FIELDS.items():
+    for person in people:
+        check_record(person)
+    for name, field in FIELDS.items():
         if people:
-            array = np.stack([np.asarray(p[name], dtype=dtype) for p in people])
+            array = np.stack([np.asarray(p[name], dtype=field.dtype) for p in people])
         else:  # an empty shard still has every field, with its per-person shape where known
-            array = np.zeros((0,) + (shape if shape is not None else (0, 0, 0)), dtype=dtype)
+            array = np.zeros((0,) + (field.shape if field.shape is not None else (0, 0, 0)), dtype=field.dtype)
         np.save(tmp / f"{name}.npy", array)
     meta = {**meta, "format_version": FORMAT_VERSION, "people": len(people)}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -111,10 +61,16 @@ def write_shard(
 
 
 def read_shard(path: Path, mmap: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
-    """``(meta, arrays)`` of one shard; arrays are memory-mapped unless ``mmap=False``."""
+    """``(meta, arrays)`` of one shard; arrays are memory-mapped unless ``mmap=False``. A shard
+    of an older format lacks the fields added since (format 1: instant, view, camera_R, camera_T):
+    they are absent from ``arrays``, so sets made before still train."""
     path = Path(path)
     meta = json.loads((path / "meta.json").read_text())
-    arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None) for name in FIELDS}
+    arrays = {
+        name: np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None)
+        for name in FIELDS
+        if (path / f"{name}.npy").is_file()
+    }
     return meta, arrays
 
 
