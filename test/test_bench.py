@@ -6,6 +6,7 @@ Nothing here times anything: the figures themselves come from the benchmark scri
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,24 @@ def test_lifter_costs_measure_the_context_path_only_where_it_is_trained() -> Non
     assert 0 < costs[0].macs_per_person < costs[1].macs_per_person and all(c.median_ms > 0 for c in costs)
     # The context call goes through crop_people and the context branch: its answer is one pose per person.
     assert lifter_call(with_context.eval(), 3, True)().shape == (3, 17, 3)
+
+
+def test_process_cost_separates_startup_from_per_frame_cost() -> None:
+    from ros2_ctxpose.benchmarking.process import process_cost
+
+    # 2 s start-up, 25 ms a frame; the 20-frame runs include one disturbed run (the median ignores it).
+    cost = process_cost("x", (10, 20), ([2.25, 2.25, 9.0], [2.5, 2.5, 2.5]))
+    assert cost.per_frame_ms == pytest.approx(25.0) and cost.startup_ms == pytest.approx(2000.0)
+    assert cost.fps == pytest.approx(40.0)
+    with pytest.raises(ValueError, match="0 < n < m"):
+        process_cost("x", (20, 20), ([1.0], [1.0]))
+    with pytest.raises(ValueError, match="no runs"):
+        process_cost("x", (1, 2), ([], [1.0]))
+
+
+def test_time_process_raises_on_a_failed_run() -> None:
+    from ros2_ctxpose.benchmarking.process import time_process
+
+    assert time_process([sys.executable, "-c", "pass"]) > 0
+    with pytest.raises(RuntimeError, match="boom"):
+        time_process([sys.executable, "-c", "import sys; sys.exit('boom')"])

@@ -12,7 +12,16 @@ import pytest
 from ros2_ctxpose.core.config import DYNAMIC, FIELDS, ConfigError, PipelineConfig
 
 #: The settings that need the models loaded again, hence never change on a running pipeline.
-MODEL_SETTINGS = {"backend", "device", "precision", "detector_weights", "lifter_weights", "imgsz", "cpu_threads"}
+MODEL_SETTINGS = {
+    "backend",
+    "device",
+    "precision",
+    "detector_weights",
+    "lifter_weights",
+    "imgsz",
+    "cpu_threads",
+    "detector_flip",
+}
 
 
 def test_defaults_are_valid_and_documented() -> None:
@@ -23,7 +32,7 @@ def test_defaults_are_valid_and_documented() -> None:
     for name, f in FIELDS.items():
         assert f.metadata["description"].strip(), name
         # Every number has a range, every free text setting a rule or is a path.
-        if isinstance(f.default, (int, float)):
+        if isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
             assert f.metadata["range"] is not None, name
 
 

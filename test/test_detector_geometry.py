@@ -224,3 +224,29 @@ def test_person_crops_read_zeros_outside_the_image_and_take_each_persons_image()
     assert second.eq(2.0).all()
     with pytest.raises(ValueError, match="crop sizes"):
         crop_people(maps, lb, boxes, joints, sizes=(4, 4), margin=1.0)
+
+
+def test_person_crops_are_roialign_of_each_persons_image() -> None:
+    """The crops equal the plain RoIAlign they stand for (2x2 bilinear samples per cell, averaged),
+    for people of one image and of several, on random maps (the fast path reorders the samples)."""
+    g = torch.Generator().manual_seed(3)
+    lb = Letterbox.fit((64, 96), imgsz=96, stride=32, rect=True)
+    maps = [torch.randn(2, 3, 64 // s, 96 // s, generator=g, dtype=torch.float64) for s in (4, 8)]
+    boxes = torch.tensor([[5.0, 3.0, 40.0, 60.0], [50.0, -10.0, 90.0, 50.0], [30.0, 20.0, 34.0, 26.0]])
+    joints = torch.rand(3, 17, 2, generator=g) * 60
+    for image_index in (torch.tensor([0, 0, 0]), torch.tensor([1, 0, 1])):
+        people = crop_people(maps, lb, boxes, joints, sizes=(6, 3), margin=1.3, image_index=image_index)
+        lo, hi = people.boxes_input[:, :2], people.boxes_input[:, 2:]
+        for crop, feat in zip(people.crops, maps):
+            n = 2 * crop.shape[-1]
+            cells = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+            xs, ys = lo[:, :1] + (hi - lo)[:, :1] * cells, lo[:, 1:] + (hi - lo)[:, 1:] * cells
+            grid = (
+                torch.stack(torch.broadcast_tensors(xs[:, None, :], ys[:, :, None]), -1)
+                * 2
+                / torch.tensor([96.0, 64.0], dtype=torch.float64)
+                - 1
+            )
+            sampled = torch.nn.functional.grid_sample(feat[image_index], grid, align_corners=False)
+            expected = torch.nn.functional.avg_pool2d(sampled, 2)
+            np.testing.assert_allclose(crop.numpy(), expected.numpy(), atol=1e-12)

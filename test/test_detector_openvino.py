@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -243,6 +245,56 @@ def test_a_damaged_or_foreign_cache_entry_is_rebuilt(private_cache) -> None:
 
 
 @needs_openvino
+def test_a_changed_cached_model_is_rebuilt_with_a_warning(private_cache, golden_images, caplog) -> None:
+    """4 kB of model.bin inverted: the IR still loads and answers, wrongly; its sha256 must catch it."""
+    from ros2_ctxpose.core.detector import openvino_backend as ob
+
+    first = ob.OpenVINOPoseDetector(precision="fp32")
+    image = dict(golden_images)["coco/zidane.jpg"]
+    expected = first.detect(image).keypoints
+    weights = first.cache_path / "model.bin"
+    data = bytearray(weights.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4096] = bytes(255 - b for b in data[middle : middle + 4096])
+    weights.write_bytes(bytes(data))
+    with caplog.at_level("WARNING", logger=ob.__name__):
+        again = ob.OpenVINOPoseDetector(precision="fp32")
+    assert len(private_cache) == 2, "the damaged IR was used"
+    assert any("sha256" in r.getMessage() for r in caplog.records)
+    np.testing.assert_allclose(again.detect(image).keypoints, expected, atol=1e-3)
+    ob.OpenVINOPoseDetector(precision="fp32")
+    assert len(private_cache) == 2  # the rewritten entry matches its hashes again
+
+
+@needs_openvino
+def test_cycling_through_many_sizes_compiles_each_once_and_answers_the_same(
+    openvino_detectors, golden_images, monkeypatch
+) -> None:
+    """More input shapes than are kept compiled, in turn: before, every frame recompiled (0.5 s
+    each); now the extra shapes run on one dynamic-shape compile, with the static compile's answers."""
+    from ros2_ctxpose.core.detector import openvino_backend as ob
+
+    detector = ob.OpenVINOPoseDetector(precision="fp32")
+    compiles: list[int] = []
+    original = detector._compile
+    monkeypatch.setattr(detector, "_compile", lambda model: compiles.append(1) or original(model))
+    image = dict(golden_images)["coco/zidane.jpg"]  # 1280x720
+    sizes = [(1280 - 96 * i, 720) for i in range(ob.MAX_COMPILED_SHAPES + 2)]  # one input shape each
+    frames = [cv2.resize(image, size) for size in sizes]
+    first = [detector.detect(frame).keypoints for frame in frames]
+    assert len(compiles) == ob.MAX_COMPILED_SHAPES + 1  # the static ones and the dynamic one
+    for frame, expected in zip(frames, first):
+        np.testing.assert_array_equal(detector.detect(frame).keypoints, expected)
+    assert len(compiles) == ob.MAX_COMPILED_SHAPES + 1, "a shape was compiled again"
+    reference = openvino_detectors("fp32")  # static compiles only: the same network's answers
+    for frame, got in zip(frames, first):
+        np.testing.assert_allclose(got, reference.detect(frame).keypoints, atol=FP32_MAX_PX)
+    for _ in range(ob.STATIC_AFTER):  # one size for a while: it earns its own static compile
+        detector.detect(frames[-1])
+    assert len(compiles) == ob.MAX_COMPILED_SHAPES + 2
+
+
+@needs_openvino
 def test_int8_key_holds_the_calibration_recipe() -> None:
     from ros2_ctxpose.core.detector import openvino_backend as ob
 
@@ -318,3 +370,22 @@ def test_precision_auto_and_unsupported_precisions(monkeypatch) -> None:
     assert ob.choose_precision("auto") == "fp32"
     monkeypatch.setattr(ob, "cpu_capabilities", lambda: ("FP32", "BF16", "INT8"))
     assert ob.choose_precision("auto") == "bf16"
+
+
+@pytest.mark.slow
+@needs_openvino
+def test_first_int8_run_keeps_stdout_json_lines(tmp_path, shared_data) -> None:
+    """The first int8 run converts and calibrates (NNCF draws progress bars while it collects
+    statistics); stdout is the JSON-lines output, so all of that must go to stderr."""
+    pytest.importorskip("nncf")
+    image = shared_data("data/images/coco/bus.jpg")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "empty-cache")}  # nothing converted yet
+    command = [sys.executable, "-m", "ros2_ctxpose.cli.main", "infer", str(image), "--backend", "openvino"]
+    result = subprocess.run(
+        [*command, "--precision", "int8"], env=env, capture_output=True, text=True, timeout=1800, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "first use of" in result.stderr  # it did convert and calibrate in this run
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, result.stdout[-2000:]
+    assert len(json.loads(lines[0])["people"]) == 4

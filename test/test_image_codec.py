@@ -7,6 +7,8 @@ channel order, Bayer phase or YUV byte order shows up as a large colour error.
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -346,6 +348,40 @@ def test_bytes_that_are_no_complete_image_give_no_view() -> None:
     big_endian = bytearray(raw)
     big_endian[1] = 0x00  # the same bytes declared big-endian: lengths become absurd, nothing read past the end
     assert image_codec.image_from_cdr(bytes(big_endian)) is None
+
+
+def test_prefetched_keeps_order_raises_where_the_reader_failed_and_stops_with_the_consumer() -> None:
+    from ros2_ctxpose.core.media import prefetched
+
+    assert list(prefetched(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    got = []
+    with pytest.raises(OSError, match="disk gone"):
+        for item in prefetched(failing()):
+            got.append(item)
+    assert got == [1]
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.set()
+
+    stream = prefetched(endless(), depth=2)
+    assert [next(stream) for _ in range(5)] == [0, 1, 2, 3, 4]
+    stream.close()  # the consumer stops early: the reader and its generator end too
+    assert closed.wait(5.0)
+    with pytest.raises(ValueError, match="depth"):
+        list(prefetched([1], depth=0))
 
 
 @pytest.mark.parametrize("encoding", ["uyvy", "yuv422", "yuyv", "yuv422_yuy2"])

@@ -393,7 +393,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import cv2
 
-    from ..core.media import iter_frames
+    from ..core.media import iter_frames, prefetched
     from ..core.overlay import draw_people
     from ..core.pipeline import Pose3DPipeline
     from ..core.results import frame_record, to_json
@@ -424,7 +424,8 @@ def _run(args: argparse.Namespace) -> int:
         timeline = _Timeline()
         failures = 0
         current_video = None
-        for frame in iter_frames(args.paths, max_pixels=config.max_image_pixels):
+        # Decoding the next frame in a reader thread overlaps processing this one.
+        for frame in prefetched(iter_frames(args.paths, max_pixels=config.max_image_pixels)):
             fields: dict[str, Any] = {"file": frame.name}
             try:
                 if frame.error is not None:

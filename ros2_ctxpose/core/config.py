@@ -81,6 +81,11 @@ class PipelineConfig:
     cpu_threads: int = setting(
         0, "CPU threads for inference; 0 = the runtime's default (one per core).", range=(0, 256)
     )
+    detector_flip: bool = setting(
+        False,
+        "Accuracy preset: run the detector on the image and its mirror image and average each "
+        "person's keypoints over both (about twice the detector's time).",
+    )
     # --- per frame: may change while running
     person_threshold: float = setting(0.25, "Minimum person detection score.", dynamic=True, range=(0.01, 1.0))
     nms_iou_threshold: float = setting(

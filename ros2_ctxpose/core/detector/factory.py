@@ -14,6 +14,7 @@ from typing import TypedDict
 from ..config import PipelineConfig
 from .base import PoseDetector
 from .torch_backend import TorchPoseDetector, resolve_device
+from .yolo_detector import YoloPoseDetector
 
 OPENVINO_INSTALL_HINT = "pip install openvino==2026.4.1"
 
@@ -67,8 +68,12 @@ def create_detector(config: PipelineConfig) -> PoseDetector:
         person_threshold=config.person_threshold,
         nms_iou_threshold=config.nms_iou_threshold,
     )
+    detector: YoloPoseDetector
     if backend == "openvino":
         from .openvino_backend import OpenVINOPoseDetector
 
-        return OpenVINOPoseDetector(threads=config.cpu_threads, **common)
-    return TorchPoseDetector(device=config.device, **common)
+        detector = OpenVINOPoseDetector(threads=config.cpu_threads, **common)
+    else:
+        detector = TorchPoseDetector(device=config.device, **common)
+    detector.flip = config.detector_flip
+    return detector

@@ -5,14 +5,16 @@ At first use the torch network (``yolo_pose``, the reference) is converted in me
 NHWC BGR batch, the letterbox buffer itself: the conversion to float, the channel swap and the
 1/255 scale run inside the graph, so the frame is not copied again), and for ``int8`` it is
 quantised with NNCF on calibration frames of the demo footage (never on evaluation frames). The
-result is saved as an OpenVINO IR under ``cache_dir()/openvino/`` and reused by later processes.
+result is saved as an OpenVINO IR under ``cache_dir()/openvino/`` and reused by later processes,
+while its files still match the sha256 stored beside them (else it is rebuilt, with a warning).
 
 The cache key holds everything the saved model depends on: the weights' sha256, the IR's input
 signature (dtype, layout, channel order and shape; the batch, height and width are dynamic, so
 one IR serves every input size), the OpenVINO version, the precision of the saved weights, and for
 ``int8`` the calibration recipe with the sha256 of the calibration frames' source; any change
 makes a new IR. The IR is compiled for each static input shape met (kept for the few most recent
-shapes), which runs as fast as an IR converted at that shape.
+shapes), which runs as fast as an IR converted at that shape; sizes that cycle through more
+shapes than that run on one dynamic-shape compile instead of recompiling on every frame.
 
 Precisions: ``fp32``; ``bf16`` (the fp32 IR compiled with OpenVINO's bf16 inference hint, only on
 CPUs whose OpenVINO capabilities list BF16); ``int8`` (NNCF post-training quantisation; the
@@ -24,12 +26,14 @@ frames stays within 1 mm of fp32 and with which the pipeline finds the same peop
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from collections import OrderedDict
@@ -61,8 +65,12 @@ AUTO_ORDER: Final[tuple[str, ...]] = ("int8", "bf16", "fp32")
 IR_FORMAT: Final[int] = 1
 #: The IR's input: the letterbox buffer as the detector fills it.
 INPUT_SIGNATURE: Final[str] = "u8 NHWC BGR [?,?,?,3]"
+#: The files of a saved IR, hashed into its ``key.json``.
+IR_FILES: Final[tuple[str, ...]] = ("model.xml", "model.bin")
 #: Static input shapes compiled at once (a camera uses one; mixed image sizes a few).
 MAX_COMPILED_SHAPES: Final[int] = 4
+#: A shape met this many times in a row gets its own static compile even when that evicts another.
+STATIC_AFTER: Final[int] = 8
 #: INT8 calibration: every CALIBRATION_STEP-th frame of the demo footage, letterboxed at the
 #: detector's imgsz. Frames of the evaluation sets are never used.
 CALIBRATION_STEP: Final[int] = 1
@@ -221,6 +229,28 @@ def key_digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout meanwhile to stderr, from Python and from native code:
+    conversion and NNCF's calibration progress bars must not land in ``ctxpose infer``'s JSON lines."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _ir_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of the IR's files: a cached IR is used only while they match what was written (a
+    damaged ``model.bin`` loads without complaint and moves keypoints by up to a hundred pixels)."""
+    return {name: file_sha256(folder / name) for name in IR_FILES}
+
+
 def _head_ignored_scope(nncf: Any, head_index: int) -> Any:
     """What stays in float (``INT8_RECIPE``): the head's decoding (anchors, DFL, strides, sigmoids:
     quantised, boxes and keypoints would move by stride steps) and its keypoint branch ``cv4``
@@ -284,7 +314,10 @@ class OpenVINOPoseDetector(YoloPoseDetector):
         self._feature_channels = tuple(meta["feature_channels"])
         self._feature_strides = tuple(meta["feature_strides"])
         self._check_imgsz(self.stride)
-        self._compiled: OrderedDict[tuple[int, ...], tuple[Any, Any, list[tuple[int, ...]]]] = OrderedDict()
+        self._compiled: OrderedDict[tuple[int, ...], tuple[Any, list[tuple[int, ...]]]] = OrderedDict()
+        self._dynamic: Any = None
+        self._last_shape: tuple[int, ...] = ()
+        self._streak = 0
         self._lock = threading.Lock()
 
     # ----------------------------------------------------------------- properties
@@ -335,12 +368,18 @@ class OpenVINOPoseDetector(YoloPoseDetector):
         if self.use_cache and (folder / "model.xml").is_file():
             try:
                 stored = json.loads((folder / "key.json").read_text())
-                if stored.get("key") == key:
+                if stored.get("key") != key:
+                    log.warning("OpenVINO cache %s holds another key; rebuilding", folder)
+                elif stored.get("files") != _ir_hashes(folder):
+                    log.warning(
+                        "OpenVINO cache %s does not match its stored sha256 (damaged or changed); rebuilding", folder
+                    )
+                else:
                     return openvino_core().read_model(str(folder / "model.xml")), stored["meta"]
-                log.warning("OpenVINO cache %s holds another key; rebuilding", folder)
             except (OSError, ValueError, KeyError, RuntimeError) as error:
                 log.warning("OpenVINO cache %s unreadable (%s); rebuilding", folder, error)
-        model, meta = self._build()
+        with _stdout_to_stderr():
+            model, meta = self._build()
         if self.use_cache:
             self._save(model, key, meta, folder)
         return model, meta
@@ -415,7 +454,8 @@ class OpenVINOPoseDetector(YoloPoseDetector):
             folder.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
             self._ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
-            (tmp / "key.json").write_text(json.dumps({"key": key, "meta": meta}, indent=1))
+            document = {"key": key, "meta": meta, "files": _ir_hashes(tmp)}
+            (tmp / "key.json").write_text(json.dumps(document, indent=1))
             if folder.exists():
                 shutil.rmtree(folder, ignore_errors=True)
             tmp.rename(folder)
@@ -425,26 +465,45 @@ class OpenVINOPoseDetector(YoloPoseDetector):
 
     # ----------------------------------------------------------------- inference
 
-    def _compiled_for(self, shape: tuple[int, ...]) -> tuple[Any, Any, list[tuple[int, ...]]]:
+    def _compiled_for(self, shape: tuple[int, ...]) -> tuple[Any, list[tuple[int, ...]] | None]:
+        """An infer request for input ``shape`` and its output shapes (``None``: the dynamic-shape
+        model, whose outputs are sized per call).
+
+        A static compile per shape runs fastest but costs a compile (0.5-2 s); once
+        ``MAX_COMPILED_SHAPES`` are held, a new shape runs on the one dynamic-shape compile instead
+        of evicting one (sizes cycling through more shapes than that recompiled on every frame),
+        until it has come ``STATIC_AFTER`` times in a row (a camera that changed its resolution).
+        """
+        self._streak = self._streak + 1 if shape == self._last_shape else 1
+        self._last_shape = shape
         entry = self._compiled.get(shape)
         if entry is not None:
             self._compiled.move_to_end(shape)
             return entry
+        if len(self._compiled) >= MAX_COMPILED_SHAPES and self._streak < STATIC_AFTER:
+            if self._dynamic is None:
+                log.info("more than %d input shapes: new ones run on a dynamic-shape model", MAX_COMPILED_SHAPES)
+                self._dynamic = self._compile(self._model).create_infer_request()
+            return self._dynamic, None
         model = self._model.clone()
         model.reshape({model.inputs[0]: self._ov.PartialShape(list(shape))})
+        compiled = self._compile(model)
+        self._compiled[shape] = entry = (
+            compiled.create_infer_request(),
+            [tuple(o.get_shape()) for o in compiled.outputs],
+        )
+        while len(self._compiled) > MAX_COMPILED_SHAPES:
+            self._compiled.popitem(last=False)
+        return entry
+
+    def _compile(self, model: Any) -> Any:
         hint = _INFERENCE_PRECISION[self.precision]
         if hint == "bf16" and not precision_supported("bf16"):
             hint = "f32"
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": hint}
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = int(self.threads)
-        compiled = openvino_core().compile_model(model, "CPU", config)
-        request = compiled.create_infer_request()
-        out_shapes = [tuple(o.get_shape()) for o in compiled.outputs]
-        self._compiled[shape] = entry = (compiled, request, out_shapes)
-        while len(self._compiled) > MAX_COMPILED_SHAPES:
-            self._compiled.popitem(last=False)
-        return entry
+        return openvino_core().compile_model(model, "CPU", config)
 
     def _network(self, batch: np.ndarray, bgr: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if not bgr:  # the IR expects BGR; swap in place in the (detector-owned) letterbox buffer
@@ -452,12 +511,16 @@ class OpenVINOPoseDetector(YoloPoseDetector):
                 cv2.cvtColor(image, cv2.COLOR_RGB2BGR, dst=image)
         ov = self._ov
         with self._lock:
-            _, request, out_shapes = self._compiled_for(batch.shape)
-            # Fresh output arrays bound as the request's outputs: OpenVINO writes into them, and the
-            # returned tensors stay valid after the next call (no copy of the feature maps).
-            outputs = [np.empty(s, np.float32) for s in out_shapes]
+            request, out_shapes = self._compiled_for(batch.shape)
             request.set_input_tensor(ov.Tensor(np.ascontiguousarray(batch), shared_memory=True))
-            for i, out in enumerate(outputs):
-                request.set_output_tensor(i, ov.Tensor(out, shared_memory=True))
-            request.infer()
+            if out_shapes is None:  # dynamic shapes: OpenVINO sizes the outputs, copied out below
+                request.infer()
+                outputs = [request.get_output_tensor(i).data.copy() for i in range(len(request.model_outputs))]
+            else:
+                # Fresh output arrays bound as the request's outputs: OpenVINO writes into them, and the
+                # returned tensors stay valid after the next call (no copy of the feature maps).
+                outputs = [np.empty(s, np.float32) for s in out_shapes]
+                for i, out in enumerate(outputs):
+                    request.set_output_tensor(i, ov.Tensor(out, shared_memory=True))
+                request.infer()
         return torch.from_numpy(outputs[0]), [torch.from_numpy(o) for o in outputs[1:]]

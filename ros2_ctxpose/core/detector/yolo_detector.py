@@ -15,11 +15,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from ..config import DETECTOR_STRIDE, imgsz_problem
 from .base import Detections
+from .flip import merge_flipped
 from .letterbox import Letterbox
 from .postprocess import RawDetections, postprocess
 
@@ -93,6 +95,8 @@ class YoloPoseDetector(ABC):
         self.nms_iou_threshold = nms_iou_threshold
         self.max_det = max_det
         self.rect = rect
+        #: Horizontal-flip test-time augmentation (``detector.flip``); set by ``create_detector``.
+        self.flip = False
         # The letterboxed batch of the last call, reused while the shape stays (a camera's does);
         # the lock keeps two threads from filling it at once.
         self._batch: np.ndarray | None = None
@@ -125,10 +129,16 @@ class YoloPoseDetector(ABC):
 
     def detect_batch(self, images: Sequence[np.ndarray], bgr: bool = True) -> list[Detections]:
         """Detect people in several uint8 ``(H, W, 3)`` images (BGR unless ``bgr=False``),
-        run as one network batch."""
+        run as one network batch (with ``flip``, the images and their mirror images)."""
         images = [validate_image(im, i) for i, im in enumerate(images)]
         if not images:
             return []
+        if not self.flip:
+            return self._detect_batch(images, bgr)
+        both = self._detect_batch(images + [cv2.flip(im, 1) for im in images], bgr)
+        return [merge_flipped(d, m) for d, m in zip(both[: len(images)], both[len(images) :], strict=True)]
+
+    def _detect_batch(self, images: list[np.ndarray], bgr: bool) -> list[Detections]:
         boxes = self._letterboxes(images)
         with self._batch_lock, torch.inference_mode():
             batch = self._input_batch((len(images), *boxes[0].input_hw, 3))
