@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from ros2_ctxpose.core.detector import Letterbox, sample_features
+from ros2_ctxpose.core.detector import Letterbox
 from ros2_ctxpose.core.detector.features import crop_people
 from ros2_ctxpose.core.detector.postprocess import box_iou, nms, postprocess
+from ros2_ctxpose.core.feature_sampling import sample_features
 
 # ------------------------------------------------------------------------------ letterbox
 

@@ -25,7 +25,6 @@ _EXPORTS = {
     "choose_backend": "factory",
     "default_weights_path": "yolo_detector",
     "crop_people": "features",
-    "sample_features": "features",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ros2_ctxpose.core.detector.features import sample_features
+from ros2_ctxpose.core.feature_sampling import sample_features
 
 
 def weighted_centre_scale(xy: Tensor, weight: Tensor, eps: float = 1e-6) -> tuple[Tensor, Tensor]:
