@@ -19,8 +19,8 @@ from ros2_ctxpose.core.detector import (
     choose_backend,
     create_detector,
     factory,
-    sample_features,
 )
+from ros2_ctxpose.core.feature_sampling import sample_features
 
 
 @pytest.fixture(scope="module")
