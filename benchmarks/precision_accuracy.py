@@ -43,7 +43,7 @@ DEFAULT_CONFIGS = ("torch:fp32", "torch:bf16", "openvino:fp32", "openvino:bf16",
 
 def _load_s11(s11_dir: Path, step: int) -> list[tuple[AnnotatedImage, GroundTruth, np.ndarray]]:
     from ros2_ctxpose.core.annotations import read_annotations
-    from ros2_ctxpose.core.media import read_image
+    from ros2_ctxpose.core.media.images import read_image
 
     entries = read_annotations(s11_dir / "annotations.json").images[::step]
     return [(e, e.truth, read_image(e.path)) for e in entries if e.truth is not None]
