@@ -1,8 +1,8 @@
 """What the installed OpenVINO and this CPU offer: the packages (with the pins to install), the
 one ``openvino.Core`` of the process, and which precision ``auto`` or a named one resolves to.
 
-Kept apart from the detector and its IR cache so that ``factory`` and the tests can ask about
-precisions without building a model.
+Kept apart from the detector and its IR cache: a precision resolves (and a missing package is
+named) without building a model.
 """
 
 from __future__ import annotations
