@@ -2,7 +2,7 @@
 
     source scripts/env.sh && python benchmarks/precision_accuracy.py [--imgsz 640] [--step 1]
 
-The numbers behind the OpenVINO backend's default precision (``openvino_backend.AUTO_ORDER``).
+The numbers behind the OpenVINO backend's default precision (``openvino_runtime.AUTO_ORDER``).
 For each configuration (default: torch fp32 = the reference, torch bf16, OpenVINO fp32, bf16 and
 int8), on the CPU, measured frame by frame in turn (interleaved, so machine load hits all alike):
 - keypoint distance to the reference's (px; people paired by box IoU, keypoints the reference
