@@ -41,7 +41,7 @@ def _frames(count: int) -> list[np.ndarray]:
 
     path = CARRY / "demo.mp4"
     if not path.is_file():
-        from ros2_ctxpose.core.media import demo_video_path
+        from ros2_ctxpose.core.media.videos import demo_video_path
 
         path = demo_video_path()
     capture = cv2.VideoCapture(str(path))

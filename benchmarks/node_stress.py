@@ -85,7 +85,7 @@ def run_flood_publisher(rate_hz: float, hfov_deg: float = 65.0) -> int:
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
 
-    from ros2_ctxpose.core.media import demo_video_path
+    from ros2_ctxpose.core.media.videos import demo_video_path
     from ros2_ctxpose.ros.demo_publisher import camera_info_for
     from ros2_ctxpose.ros.image_codec import bgr8_message
 

@@ -57,7 +57,9 @@ from ros2_ctxpose.benchmarking.peer import (  # noqa: E402
     score,
 )
 from ros2_ctxpose.core.camera import CameraModel  # noqa: E402
-from ros2_ctxpose.core.media import demo_video_path, iter_frames, read_image  # noqa: E402
+from ros2_ctxpose.core.media.images import read_image  # noqa: E402
+from ros2_ctxpose.core.media.inputs import iter_frames  # noqa: E402
+from ros2_ctxpose.core.media.videos import demo_video_path  # noqa: E402
 
 RUNNER: Final[Path] = Path(__file__).with_name("mediapipe_runner.py")
 PEER_PYTHON: Final[Path] = ROOT / ".venv-mediapipe" / "bin" / "python"

@@ -2,7 +2,7 @@
 
     source scripts/env.sh && python benchmarks/precision_accuracy.py [--imgsz 640] [--step 1]
 
-The numbers behind the OpenVINO backend's default precision (``openvino_backend.AUTO_ORDER``).
+The numbers behind the OpenVINO backend's default precision (``openvino_runtime.AUTO_ORDER``).
 For each configuration (default: torch fp32 = the reference, torch bf16, OpenVINO fp32, bf16 and
 int8), on the CPU, measured frame by frame in turn (interleaved, so machine load hits all alike):
 - keypoint distance to the reference's (px; people paired by box IoU, keypoints the reference
@@ -43,7 +43,7 @@ DEFAULT_CONFIGS = ("torch:fp32", "torch:bf16", "openvino:fp32", "openvino:bf16",
 
 def _load_s11(s11_dir: Path, step: int) -> list[tuple[AnnotatedImage, GroundTruth, np.ndarray]]:
     from ros2_ctxpose.core.annotations import read_annotations
-    from ros2_ctxpose.core.media import read_image
+    from ros2_ctxpose.core.media.images import read_image
 
     entries = read_annotations(s11_dir / "annotations.json").images[::step]
     return [(e, e.truth, read_image(e.path)) for e in entries if e.truth is not None]

@@ -26,7 +26,7 @@ def detections(video: Path, cache: Path | None) -> tuple[np.ndarray, list[np.nda
         return stamps, [blob[f"boxes_{i}"] for i in range(len(stamps))], [blob[f"kps_{i}"] for i in range(len(stamps))]
     from ros2_ctxpose.core.camera import CameraModel
     from ros2_ctxpose.core.config import PipelineConfig
-    from ros2_ctxpose.core.media import iter_frames
+    from ros2_ctxpose.core.media.inputs import iter_frames
     from ros2_ctxpose.core.pipeline import Pose3DPipeline
 
     pipeline = Pose3DPipeline.from_config(PipelineConfig(device="cpu"))
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="npz of the detections (written, then reused)")
     args = parser.parse_args()
     if args.video is None:
-        from ros2_ctxpose.core.media import demo_video_path
+        from ros2_ctxpose.core.media.videos import demo_video_path
 
         args.video = demo_video_path()
     stamps, boxes, kps = detections(args.video, args.cache)

@@ -20,7 +20,7 @@ from ros2_ctxpose.cli.config_args import config_from_args, flag
 from ros2_ctxpose.cli.infer import CameraSource, load_camera_info
 from ros2_ctxpose.core.annotations import read_annotations, write_subset
 from ros2_ctxpose.core.config import ConfigError, PipelineConfig
-from ros2_ctxpose.core.media import iter_frames
+from ros2_ctxpose.core.media.inputs import iter_frames
 from ros2_ctxpose.core.tracking import box_iou
 
 #: The reference backend on the CPU, whatever else is installed (``auto`` would pick OpenVINO).

@@ -143,7 +143,7 @@ def test_rgb_input_and_batches_agree_with_single_bgr(openvino_detectors, golden_
 def test_reduced_precision_stays_within_its_measured_bound(
     precision, torch_reference, openvino_detectors, golden_images
 ) -> None:
-    from ros2_ctxpose.core.detector.openvino_backend import precision_supported
+    from ros2_ctxpose.core.detector.openvino_runtime import precision_supported
 
     if precision == "int8":
         pytest.importorskip("nncf")
@@ -190,13 +190,14 @@ def test_the_ir_is_reused_until_its_key_changes(private_cache, monkeypatch, tmp_
     import openvino
 
     from ros2_ctxpose.core.detector import openvino_backend as ob
+    from ros2_ctxpose.core.detector import openvino_ir
     from ros2_ctxpose.core.detector.yolo_detector import default_weights_path
 
     first = ob.OpenVINOPoseDetector(precision="fp32")
     assert len(private_cache) == 1 and (first.cache_path / "model.xml").is_file()
     first_path = first.cache_path
     stored = json.loads((first.cache_path / "key.json").read_text())["key"]
-    assert stored["weights_sha256"] == ob.file_sha256(default_weights_path())
+    assert stored["weights_sha256"] == openvino_ir.file_sha256(default_weights_path())
     assert stored["openvino"] == openvino.__version__ and stored["precision"] == "fp32"
 
     again = ob.OpenVINOPoseDetector(precision="fp32")  # a new process would do the same
@@ -248,6 +249,7 @@ def test_a_damaged_or_foreign_cache_entry_is_rebuilt(private_cache) -> None:
 def test_a_changed_cached_model_is_rebuilt_with_a_warning(private_cache, golden_images, caplog) -> None:
     """4 kB of model.bin inverted: the IR still loads and answers, wrongly; its sha256 must catch it."""
     from ros2_ctxpose.core.detector import openvino_backend as ob
+    from ros2_ctxpose.core.detector import openvino_ir
 
     first = ob.OpenVINOPoseDetector(precision="fp32")
     image = dict(golden_images)["coco/zidane.jpg"]
@@ -257,7 +259,7 @@ def test_a_changed_cached_model_is_rebuilt_with_a_warning(private_cache, golden_
     middle = len(data) // 2
     data[middle : middle + 4096] = bytes(255 - b for b in data[middle : middle + 4096])
     weights.write_bytes(bytes(data))
-    with caplog.at_level("WARNING", logger=ob.__name__):
+    with caplog.at_level("WARNING", logger=openvino_ir.__name__):
         again = ob.OpenVINOPoseDetector(precision="fp32")
     assert len(private_cache) == 2, "the damaged IR was used"
     assert any("sha256" in r.getMessage() for r in caplog.records)
@@ -296,17 +298,17 @@ def test_cycling_through_many_sizes_compiles_each_once_and_answers_the_same(
 
 @needs_openvino
 def test_int8_key_holds_the_calibration_recipe() -> None:
-    from ros2_ctxpose.core.detector import openvino_backend as ob
+    from ros2_ctxpose.core.detector import openvino_ir as ir
 
     try:
-        recipe = ob.calibration_recipe(640, 32)
+        recipe = ir.calibration_recipe(640, 32)
     except FileNotFoundError as error:
         pytest.skip(str(error))
     assert recipe["source"] == "demo.mp4" and len(recipe["source_sha256"]) == 64
-    base = ob.cache_key("w" * 64, "v", "int8", recipe)
-    assert ob.key_digest(base) != ob.key_digest(ob.cache_key("w" * 64, "v", "int8", {**recipe, "imgsz": 320}))
-    assert ob.key_digest(base) != ob.key_digest(ob.cache_key("w" * 64, "v", "int8", {**recipe, "source_sha256": "x"}))
-    assert ob.key_digest(base) != ob.key_digest(ob.cache_key("w" * 64, "v", "fp32", None))
+    base = ir.cache_key("w" * 64, "v", "int8", recipe)
+    assert ir.key_digest(base) != ir.key_digest(ir.cache_key("w" * 64, "v", "int8", {**recipe, "imgsz": 320}))
+    assert ir.key_digest(base) != ir.key_digest(ir.cache_key("w" * 64, "v", "int8", {**recipe, "source_sha256": "x"}))
+    assert ir.key_digest(base) != ir.key_digest(ir.cache_key("w" * 64, "v", "fp32", None))
 
 
 # ----------------------------------------------------------------------------- choosing a backend
@@ -347,17 +349,18 @@ def test_a_named_backend_that_is_not_installed_is_a_clear_error(monkeypatch) -> 
 
 def test_the_backend_module_itself_names_what_to_install(monkeypatch) -> None:
     from ros2_ctxpose.core.detector import openvino_backend as ob
+    from ros2_ctxpose.core.detector import openvino_runtime
 
     _pretend(monkeypatch, cuda=False, installed=set())
-    with pytest.raises(ob.BackendUnavailable, match=r"pip install openvino==2026\.4\.1"):
+    with pytest.raises(openvino_runtime.BackendUnavailable, match=r"pip install openvino==2026\.4\.1"):
         ob.OpenVINOPoseDetector(precision="fp32")
-    with pytest.raises(ob.BackendUnavailable, match=r"pip install nncf==3\.4\.0"):
-        ob._require_nncf()
+    with pytest.raises(openvino_runtime.BackendUnavailable, match=r"pip install nncf==3\.4\.0"):
+        openvino_runtime.require_nncf()
 
 
 @needs_openvino
 def test_precision_auto_and_unsupported_precisions(monkeypatch) -> None:
-    from ros2_ctxpose.core.detector import openvino_backend as ob
+    from ros2_ctxpose.core.detector import openvino_runtime as ob
 
     assert ob.choose_precision("fp32") == "fp32"
     with pytest.raises(ValueError, match="fp16"):

@@ -21,8 +21,11 @@ import cv2
 import numpy as np
 import pytest
 
-from ros2_ctxpose.core import media
-from ros2_ctxpose.core.media import MediaError, iter_frames, probe_image_size, read_image
+from ros2_ctxpose.core.media import decoder_messages, images
+from ros2_ctxpose.core.media.frame import MediaError
+from ros2_ctxpose.core.media.image_header import probe_image_size
+from ros2_ctxpose.core.media.images import read_image
+from ros2_ctxpose.core.media.inputs import iter_frames
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,7 +87,7 @@ def test_bomb_is_refused_before_decoding(tmp_path: Path, monkeypatch: pytest.Mon
     path = tmp_path / "bomb.png"
     path.write_bytes(png_bomb(30000, 20000))
     assert path.stat().st_size < 400_000
-    monkeypatch.setattr(media.cv2, "imdecode", lambda *a: pytest.fail("the bomb was decoded"))
+    monkeypatch.setattr(images.cv2, "imdecode", lambda *a: pytest.fail("the bomb was decoded"))
     with pytest.raises(MediaError, match="30000x20000.*max_image_pixels"):
         read_image(path, max_pixels=40_000_000)
     with pytest.raises(MediaError, match="max_image_pixels"):
@@ -127,9 +130,9 @@ def test_intact_jpeg_and_stderr_of_others_is_kept(tmp_path: Path, capfd: pytest.
     path = tmp_path / "ok.jpg"
     path.write_bytes(_jpeg())
     assert read_image(path).shape == (240, 320, 3)
-    with media.captured_native_stderr() as lines:
+    with decoder_messages.captured_native_stderr() as lines:
         os.write(2, b"someone else's message\n")
-    media.reemit(lines)
+    decoder_messages.reemit(lines)
     assert "someone else's message" in capfd.readouterr().err
 
 

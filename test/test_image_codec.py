@@ -273,11 +273,11 @@ def _png_bomb(width: int, height: int) -> bytes:
 
 
 def test_compressed_bomb_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ros2_ctxpose.core import media
+    from ros2_ctxpose.core.media import images
 
     msg = CompressedImage(format="png", data=_png_bomb(30000, 20000))
     assert len(msg.data) < 400_000
-    monkeypatch.setattr(media.cv2, "imdecode", lambda *a: pytest.fail("the bomb was decoded"))
+    monkeypatch.setattr(images.cv2, "imdecode", lambda *a: pytest.fail("the bomb was decoded"))
     monkeypatch.setattr(image_codec.cv2, "imdecode", lambda *a: pytest.fail("the bomb was decoded"))
     with pytest.raises(ImageDecodeError, match="30000x20000.*max_image_pixels"):
         decode_compressed(msg, max_pixels=40_000_000)
@@ -351,7 +351,7 @@ def test_bytes_that_are_no_complete_image_give_no_view() -> None:
 
 
 def test_prefetched_keeps_order_raises_where_the_reader_failed_and_stops_with_the_consumer() -> None:
-    from ros2_ctxpose.core.media import prefetched
+    from ros2_ctxpose.core.media.prefetch import prefetched
 
     assert list(prefetched(iter(range(50)), depth=3)) == list(range(50))
 

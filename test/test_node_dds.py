@@ -48,7 +48,7 @@ from transforms3d.quaternions import quat2mat  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
 from ros2_ctxpose.core.config import PipelineConfig  # noqa: E402
-from ros2_ctxpose.core.media import demo_video_path  # noqa: E402
+from ros2_ctxpose.core.media.videos import demo_video_path  # noqa: E402
 from ros2_ctxpose.core.skeleton import COCO17, H36M17, H36M17_BONES, index_of  # noqa: E402
 from ros2_ctxpose.msg import Skeleton3D, Skeleton3DArray  # noqa: E402
 from ros2_ctxpose.ros.demo_publisher import camera_info_for  # noqa: E402

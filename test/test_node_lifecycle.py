@@ -41,7 +41,7 @@ from test_node_dds import (  # noqa: E402
     wait_until,
 )
 
-from ros2_ctxpose.core.media import demo_video_path  # noqa: E402
+from ros2_ctxpose.core.media.videos import demo_video_path  # noqa: E402
 from ros2_ctxpose.msg import Skeleton3DArray  # noqa: E402
 from ros2_ctxpose.ros.demo_publisher import camera_info_for  # noqa: E402
 from ros2_ctxpose.ros.image_codec import bgr8_message  # noqa: E402

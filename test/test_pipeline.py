@@ -16,7 +16,7 @@ from ros2_ctxpose.core.config import DYNAMIC, ConfigError, PipelineConfig
 from ros2_ctxpose.core.detector import Detections, Letterbox
 from ros2_ctxpose.core.floor import NOTE_ASSUMED_INTRINSICS, NOTE_DEPTH_MEASURED
 from ros2_ctxpose.core.lifter import ContextLifter, LifterConfig, load_lifter
-from ros2_ctxpose.core.media import demo_video_path
+from ros2_ctxpose.core.media.videos import demo_video_path
 from ros2_ctxpose.core.pipeline import Pose3DPipeline
 from ros2_ctxpose.core.results import (
     ROOT_FROM_DEPTH,

@@ -237,7 +237,7 @@ def test_cli_records_what_it_prints(tmp_path: Path, weights_available: None) -> 
     import cv2
 
     from ros2_ctxpose.cli import main as cli_main
-    from ros2_ctxpose.core.media import demo_video_path
+    from ros2_ctxpose.core.media.videos import demo_video_path
 
     try:
         demo = demo_video_path()

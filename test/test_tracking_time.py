@@ -116,7 +116,8 @@ def test_demo_walkers_at_4_hz() -> None:
     from ros2_ctxpose.core.camera import CameraModel
     from ros2_ctxpose.core.config import PipelineConfig
     from ros2_ctxpose.core.detector import default_weights_path
-    from ros2_ctxpose.core.media import demo_video_path, iter_frames
+    from ros2_ctxpose.core.media.inputs import iter_frames
+    from ros2_ctxpose.core.media.videos import demo_video_path
     from ros2_ctxpose.core.pipeline import Pose3DPipeline
 
     try:

@@ -17,7 +17,7 @@ from ..core.annotations import read_annotations
 from ..core.camera import CameraModel
 from ..core.evaluation import match_person, pose_errors
 from ..core.joint_sets import JOINT_SETS, JointSetMapping
-from ..core.media import read_image
+from ..core.media.images import read_image
 from ..core.skeleton import H36M17
 from . import format_table
 

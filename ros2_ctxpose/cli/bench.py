@@ -86,7 +86,8 @@ def configurations(args: argparse.Namespace) -> list[Any]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..core.media import MediaError, read_image
+    from ..core.media.frame import MediaError
+    from ..core.media.images import read_image
     from ..core.paths import shared_data_dir
     from ..core.pipeline import Pose3DPipeline
 

@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     from ..core.annotations import read_annotations
     from ..core.evaluation import match_person, pose_errors
     from ..core.joint_sets import JOINT_SETS
-    from ..core.media import MediaError, read_image
+    from ..core.media.frame import MediaError
+    from ..core.media.images import read_image
     from ..core.pipeline import Pose3DPipeline
     from .fused_rows import FusedViews, print_rows
     from .fused_rows import fmt_mm as _fmt

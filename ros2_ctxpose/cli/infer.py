@@ -393,7 +393,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import cv2
 
-    from ..core.media import iter_frames, prefetched
+    from ..core.media.inputs import iter_frames
+    from ..core.media.prefetch import prefetched
     from ..core.overlay import draw_people
     from ..core.pipeline import Pose3DPipeline
     from ..core.results import frame_record, to_json

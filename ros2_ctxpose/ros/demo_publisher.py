@@ -31,7 +31,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from ros2_ctxpose.core.camera import DEFAULT_FRAME_ID, CameraModel
-from ros2_ctxpose.core.media import demo_video_path
+from ros2_ctxpose.core.media.videos import demo_video_path
 from ros2_ctxpose.ros.image_codec import bgr8_message
 from ros2_ctxpose.ros.tf_frames import tf_sender
 

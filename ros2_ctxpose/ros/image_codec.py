@@ -35,7 +35,9 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from ros2_ctxpose.core.media import DEFAULT_MAX_PIXELS, MediaError, check_declared_size, decode_image_bytes
+from ros2_ctxpose.core.media.frame import MediaError
+from ros2_ctxpose.core.media.image_header import check_declared_size
+from ros2_ctxpose.core.media.images import DEFAULT_MAX_PIXELS, decode_image_bytes
 
 try:  # cv_bridge ships with ROS distributions, not with the PyPI wheels.
     from cv_bridge import CvBridge, CvBridgeError

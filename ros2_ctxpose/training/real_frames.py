@@ -24,7 +24,7 @@ from ros2_ctxpose.core.detector.features import crop_people
 from ros2_ctxpose.core.evaluation import match_person
 from ros2_ctxpose.core.joint_sets import JOINT_SETS
 from ros2_ctxpose.core.lifter.model import LifterConfig
-from ros2_ctxpose.core.media import read_image
+from ros2_ctxpose.core.media.images import read_image
 from ros2_ctxpose.training.people import PeopleSet
 
 #: Bumped when the cached layout changes.

@@ -22,22 +22,18 @@ head's decoding and keypoint branch stay in float, run in bf16 where the CPU has
 the first of ``AUTO_ORDER`` the CPU can run: the fastest precision whose 3D MPJPE on the S11
 frames stays within 1 mm of fp32 and with which the pipeline finds the same people
 (benchmarks/README.md, "Precision").
+
+This module is the runtime detector (when to convert, compiles per input shape, inference);
+``openvino_ir`` is the IR cache (key, hashes, calibration, rebuild steps, atomic save) and
+``openvino_runtime`` what the installed OpenVINO and the CPU offer (precisions, ``Core``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import importlib.util
-import json
 import logging
 import os
-import shutil
-import sys
-import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -47,219 +43,30 @@ import torch
 
 from ..config import DETECTOR_STRIDE, PipelineConfig
 from .checkpoint import CheckpointError, cache_dir, load_checkpoint
-from .letterbox import Letterbox
+from .openvino_ir import (
+    INPUT_SIGNATURE,
+    cache_key,
+    calibration_recipe,
+    file_sha256,
+    key_digest,
+    quantise,
+    read_cached_ir,
+    save_ir,
+    stdout_to_stderr,
+    with_preprocessing,
+)
+from .openvino_runtime import choose_precision, openvino_core, precision_supported, require_openvino
 from .yolo_detector import YoloPoseDetector, default_weights_path
 
 log = logging.getLogger(__name__)
 
-OPENVINO_PIN: Final[str] = "openvino==2026.4.1"
-NNCF_PIN: Final[str] = "nncf==3.4.0"
-#: Precisions this backend runs.
-PRECISIONS: Final[tuple[str, ...]] = ("fp32", "bf16", "int8")
-#: What ``precision="auto"`` runs, fastest first; the first the CPU can run (for int8: that NNCF
-#: can build or the cache already holds) is used. Measured (benchmarks/README.md, "Precision"):
-#: int8 is the fastest, its S11 MPJPE is within 0.1 mm of fp32 and the pipeline finds the same
-#: people on every annotated image; bf16 next; fp32 everywhere.
-AUTO_ORDER: Final[tuple[str, ...]] = ("int8", "bf16", "fp32")
-#: Bump when the IR's inputs, outputs or preprocessing change, so old IRs are not reused.
-IR_FORMAT: Final[int] = 1
-#: The IR's input: the letterbox buffer as the detector fills it.
-INPUT_SIGNATURE: Final[str] = "u8 NHWC BGR [?,?,?,3]"
-#: The files of a saved IR, hashed into its ``key.json``.
-IR_FILES: Final[tuple[str, ...]] = ("model.xml", "model.bin")
 #: Static input shapes compiled at once (a camera uses one; mixed image sizes a few).
 MAX_COMPILED_SHAPES: Final[int] = 4
 #: A shape met this many times in a row gets its own static compile even when that evicts another.
 STATIC_AFTER: Final[int] = 8
-#: INT8 calibration: every CALIBRATION_STEP-th frame of the demo footage, letterboxed at the
-#: detector's imgsz. Frames of the evaluation sets are never used.
-CALIBRATION_STEP: Final[int] = 1
-CALIBRATION_VERSION: Final[int] = 1
-#: How the INT8 model is made (part of its cache key). Kept in float: the head's decoding and its
-#: keypoint branch (cv4): quantising that branch moved keypoints 5.8 px on average instead of 2.2
-#: px on golden + S11 frames (benchmarks/README.md, "Precision").
-INT8_RECIPE: Final[str] = "nncf-ptq mixed; float: head decoding, keypoint branch; v2"
-
 #: OpenVINO's inference precision hint per precision; for int8 it applies to the layers left in
 #: float (``INT8_RECIPE``): bf16 where the CPU has it (23 % faster than f32 there, same accuracy).
 _INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "bf16"}
-_core_lock = threading.Lock()
-_core: Any = None
-
-
-class BackendUnavailable(RuntimeError):
-    """A package the requested backend or precision needs is not installed (the message says which)."""
-
-
-def _require_openvino() -> Any:
-    if importlib.util.find_spec("openvino") is None:
-        raise BackendUnavailable(
-            f"the OpenVINO backend needs the openvino package: pip install {OPENVINO_PIN} (or use backend=torch)"
-        )
-    import openvino
-
-    return openvino
-
-
-def _require_nncf() -> Any:
-    if importlib.util.find_spec("nncf") is None:
-        raise BackendUnavailable(
-            f"precision=int8 needs NNCF to quantise the model once: pip install {NNCF_PIN} (or use precision=fp32/bf16)"
-        )
-    import nncf
-
-    return nncf
-
-
-def openvino_core() -> Any:
-    """One ``openvino.Core`` per process (it owns the CPU plugin and its thread pool)."""
-    global _core
-    with _core_lock:
-        if _core is None:
-            _core = _require_openvino().Core()
-        return _core
-
-
-def cpu_capabilities() -> tuple[str, ...]:
-    """OpenVINO's ``OPTIMIZATION_CAPABILITIES`` of the CPU (e.g. FP32, BF16, INT8)."""
-    return tuple(openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
-
-
-def precision_supported(precision: str) -> bool:
-    """Whether this CPU runs ``precision`` natively (bf16 needs BF16 in OpenVINO's capabilities)."""
-    if precision == "bf16":
-        return "BF16" in cpu_capabilities()
-    return precision in PRECISIONS
-
-
-def choose_precision(precision: str, cached_int8: bool = False) -> str:
-    """The precision ``precision`` ("auto" or a name) resolves to on this CPU; unsupported -> ValueError."""
-    if precision == "auto":
-        for candidate in AUTO_ORDER:
-            if candidate == "int8" and not (cached_int8 or importlib.util.find_spec("nncf")):
-                continue
-            if precision_supported(candidate):
-                return candidate
-        return "fp32"
-    if precision not in PRECISIONS:
-        raise ValueError(f"the OpenVINO backend runs {', '.join(PRECISIONS)} (or auto), not {precision!r}")
-    if not precision_supported(precision):
-        raise ValueError(
-            f"precision={precision}: this CPU has no native {precision} in OpenVINO "
-            f"(capabilities {', '.join(cpu_capabilities())}); use fp32, int8 or auto"
-        )
-    return precision
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-# --------------------------------------------------------------------------- calibration (int8)
-
-
-def calibration_source() -> Path:
-    """The footage INT8 calibration reads: Sports2D's demo.mp4 (not an evaluation set)."""
-    from ..media import demo_video_path
-
-    return demo_video_path()
-
-
-def calibration_recipe(imgsz: int, stride: int, source: Path | None = None) -> dict[str, Any]:
-    """Everything that determines the calibration frames, hashed into the int8 cache key."""
-    source = source or calibration_source()
-    return {
-        "version": CALIBRATION_VERSION,
-        "source": source.name,
-        "source_sha256": file_sha256(source),
-        "step": CALIBRATION_STEP,
-        "imgsz": imgsz,
-        "stride": stride,
-        "letterbox": "rect",
-        "recipe": INT8_RECIPE,
-    }
-
-
-def calibration_frames(recipe: dict[str, Any], source: Path | None = None) -> Iterator[np.ndarray]:
-    """The recipe's frames, letterboxed as the detector would: ``(1, H, W, 3)`` uint8 BGR each."""
-    source = source or calibration_source()
-    capture = cv2.VideoCapture(str(source))
-    if not capture.isOpened():
-        raise RuntimeError(f"cannot open the calibration footage {source}")
-    try:
-        index = 0
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            if index % recipe["step"] == 0:
-                lb = Letterbox.fit(frame.shape[:2], recipe["imgsz"], recipe["stride"], rect=True)
-                yield lb.apply(frame)[None]
-            index += 1
-    finally:
-        capture.release()
-
-
-# --------------------------------------------------------------------------- the cached IR
-
-
-def cache_key(
-    weights_sha256: str,
-    openvino_version: str,
-    ir_precision: str,
-    calibration: dict[str, Any] | None,
-    input_signature: str = INPUT_SIGNATURE,
-) -> dict[str, Any]:
-    """The fields an IR depends on; ``key_digest`` of it names the cache folder."""
-    return {
-        "format": IR_FORMAT,
-        "weights_sha256": weights_sha256,
-        "input": input_signature,
-        "openvino": openvino_version,
-        "precision": ir_precision,
-        "calibration": calibration,
-    }
-
-
-def key_digest(key: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Send everything written to stdout meanwhile to stderr, from Python and from native code:
-    conversion and NNCF's calibration progress bars must not land in ``ctxpose infer``'s JSON lines."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def _ir_hashes(folder: Path) -> dict[str, str]:
-    """sha256 of the IR's files: a cached IR is used only while they match what was written (a
-    damaged ``model.bin`` loads without complaint and moves keypoints by up to a hundred pixels)."""
-    return {name: file_sha256(folder / name) for name in IR_FILES}
-
-
-def _head_ignored_scope(nncf: Any, head_index: int) -> Any:
-    """What stays in float (``INT8_RECIPE``): the head's decoding (anchors, DFL, strides, sigmoids:
-    quantised, boxes and keypoints would move by stride steps) and its keypoint branch ``cv4``
-    (quantised, keypoints moved 5.8 px on average, 2.2 px without it). The backbone, the neck and
-    the box and class branches run in INT8."""
-    head = rf"__module\.model\.{head_index}"
-    return nncf.IgnoredScope(
-        patterns=[rf"{head}/.*", rf"{head}\.dfl.*", rf"{head}\.cv4\..*"], types=["Sigmoid"], validate=False
-    )
 
 
 class OpenVINOPoseDetector(YoloPoseDetector):
@@ -297,7 +104,7 @@ class OpenVINOPoseDetector(YoloPoseDetector):
         )
         if str(device) not in ("cpu", "auto"):
             raise ValueError(f"the OpenVINO backend runs on the CPU, not {device!r}; use backend=torch for CUDA")
-        self._ov = _require_openvino()
+        self._ov = require_openvino()
         self.device = torch.device("cpu")
         self.weights = Path(weights) if weights is not None else default_weights_path()
         if not self.weights.is_file():
@@ -365,23 +172,13 @@ class OpenVINOPoseDetector(YoloPoseDetector):
     def _load_or_build(self) -> tuple[Any, dict[str, Any]]:
         key = self._key()
         self._folder = folder = self._cache_path(key)
-        if self.use_cache and (folder / "model.xml").is_file():
-            try:
-                stored = json.loads((folder / "key.json").read_text())
-                if stored.get("key") != key:
-                    log.warning("OpenVINO cache %s holds another key; rebuilding", folder)
-                elif stored.get("files") != _ir_hashes(folder):
-                    log.warning(
-                        "OpenVINO cache %s does not match its stored sha256 (damaged or changed); rebuilding", folder
-                    )
-                else:
-                    return openvino_core().read_model(str(folder / "model.xml")), stored["meta"]
-            except (OSError, ValueError, KeyError, RuntimeError) as error:
-                log.warning("OpenVINO cache %s unreadable (%s); rebuilding", folder, error)
-        with _stdout_to_stderr():
+        cached = read_cached_ir(folder, key) if self.use_cache else None
+        if cached is not None:
+            return cached
+        with stdout_to_stderr():
             model, meta = self._build()
         if self.use_cache:
-            self._save(model, key, meta, folder)
+            save_ir(self._ov, model, key, meta, folder)
         return model, meta
 
     def _build(self) -> tuple[Any, dict[str, Any]]:
@@ -415,53 +212,12 @@ class OpenVINOPoseDetector(YoloPoseDetector):
         names = ["pred", *(f"features_s{s}" for s in net.feature_strides)]
         for output, name in zip(model.outputs, names, strict=True):
             output.get_tensor().set_names({name})
-        model = self._with_preprocessing(model)
+        model = with_preprocessing(ov, model)
         if self._ir_precision == "int8":
-            model = self._quantise(model, head_index=len(net.model) - 1)
+            recipe = self._calibration()
+            assert recipe is not None  # int8 IRs always have a recipe
+            model = quantise(model, len(net.model) - 1, recipe)
         return model, meta
-
-    def _with_preprocessing(self, model: Any) -> Any:
-        """Input becomes the uint8 NHWC BGR letterbox buffer; cast, BGR->RGB and /255 run in the graph."""
-        from openvino.preprocess import ColorFormat, PrePostProcessor
-
-        ov = self._ov
-        ppp = PrePostProcessor(model)
-        inp = ppp.input(0)
-        inp.tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(ColorFormat.BGR)
-        inp.model().set_layout(ov.Layout("NCHW"))
-        inp.preprocess().convert_element_type(ov.Type.f32).convert_color(ColorFormat.RGB).scale(255.0)
-        return ppp.build()
-
-    def _quantise(self, model: Any, head_index: int) -> Any:
-        nncf = _require_nncf()
-        recipe = self._calibration()
-        assert recipe is not None  # _quantise runs only for int8 IRs, which always have a recipe
-        frames = list(calibration_frames(recipe))
-        if not frames:
-            raise RuntimeError("no calibration frames could be read")
-        nncf.set_log_level(logging.ERROR)  # its per-layer INFO lines say nothing a user needs
-        return nncf.quantize(
-            model,
-            nncf.Dataset(frames),
-            preset=nncf.QuantizationPreset.MIXED,
-            subset_size=len(frames),
-            ignored_scope=_head_ignored_scope(nncf, head_index),
-        )
-
-    def _save(self, model: Any, key: dict[str, Any], meta: dict[str, Any], folder: Path) -> None:
-        """Write the IR atomically (a temporary folder renamed into place); a read-only cache is skipped."""
-        try:
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-            self._ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
-            document = {"key": key, "meta": meta, "files": _ir_hashes(tmp)}
-            (tmp / "key.json").write_text(json.dumps(document, indent=1))
-            if folder.exists():
-                shutil.rmtree(folder, ignore_errors=True)
-            tmp.rename(folder)
-        except OSError as error:
-            log.warning("cannot write the OpenVINO cache %s (%s); converting again next time", folder, error)
-            shutil.rmtree(tmp, ignore_errors=True) if "tmp" in locals() else None
 
     # ----------------------------------------------------------------- inference
 

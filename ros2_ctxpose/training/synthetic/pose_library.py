@@ -23,6 +23,8 @@ from ros2_ctxpose.training.h36m import TRAIN_SUBJECTS, load_poses
 
 from . import retarget
 from .body import BodyModel
+from .joint_mapping import JointRegressor
+from .pose_fit import fit_poses, prepare_body
 
 #: Bump when the fit, the mapping or the library format change: it keys the cache.
 LIBRARY_VERSION = 1
@@ -48,7 +50,7 @@ class PoseLibrary:
     sequence: np.ndarray
     frame: np.ndarray
     sequences: list[str]
-    regressor: retarget.JointRegressor
+    regressor: JointRegressor
     calibration_residual_mm: np.ndarray
     key: str
 
@@ -126,7 +128,7 @@ def _load(path: Path, key: str) -> PoseLibrary:
             sequence=z["sequence"],
             frame=z["frame"],
             sequences=[str(s) for s in z["sequences"]],
-            regressor=retarget.JointRegressor(z["regressor_ids"], z["regressor_weights"]),
+            regressor=JointRegressor(z["regressor_ids"], z["regressor_weights"]),
             calibration_residual_mm=z["calibration_residual_mm"],
             key=key,
         )
@@ -153,7 +155,7 @@ def build(
         if phenotype is None:
             phenotype = retarget.fit_phenotype(body, regressor, retarget.bone_lengths(frames).median(0).values)
         log(f"pose library: fitting {len(frames)} frames of {subject}")
-        fit = retarget.fit_poses(body, retarget.prepare_body(body, phenotype, regressor.vertex_ids), regressor, frames)
+        fit = fit_poses(body, prepare_body(body, phenotype, regressor.vertex_ids), regressor, frames)
         out["rotations"].append(fit.rotations.numpy().astype(np.float32))
         out["pelvis"].append(frames[:, 0].numpy().astype(np.float32))
         out["residual_mm"].append(fit.residual_mm.numpy().astype(np.float32))

@@ -28,10 +28,10 @@ from ros2_ctxpose.training.virtual_camera import VirtualCameraRanges, sample_vir
 from .appearance import TexelCoordinates, paint_texture, sample_outfit
 from .backgrounds import random_crop
 from .body import BodyModel, dominant_bone_vertices, pose_bodies, sample_phenotypes
+from .body_segments import bone_segments
 from .floors import floor_material
 from .pose_library import PoseLibrary
 from .render import Light, MeshItem, RenderJob
-from .retarget import bone_segments
 
 PEOPLE_PER_IMAGE = (1, 2, 3, 4)
 PEOPLE_PROBABILITIES = (0.35, 0.3, 0.2, 0.15)
