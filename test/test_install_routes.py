@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -153,3 +154,26 @@ def test_backend_auto_on_a_cpu_without_openvino_says_it_falls_back_to_torch(monk
         assert records == []
     finally:
         logger.removeHandler(handler)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ctxpose_messages", "weights_available")
+def test_the_installed_ctxpose_command_infers_and_writes_json_lines(shared_data) -> None:
+    """What a user runs after bootstrap: install/ros2_ctxpose/bin/ctxpose itself (not python -m),
+    on a real image, with every stdout line a JSON result and the people in it."""
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+    try:
+        command = Path(get_package_prefix("ros2_ctxpose")) / "bin" / "ctxpose"
+    except PackageNotFoundError:
+        pytest.skip("ros2_ctxpose is not installed in a sourced overlay: run scripts/bootstrap.sh")
+    bus = shared_data("data/images/coco/bus.jpg")
+    args = ["infer", str(bus), "--backend", "torch", "--precision", "fp32", "--device", "cpu"]
+    result = subprocess.run([str(command), *args], capture_output=True, text=True, timeout=600, cwd="/")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 1 and lines[0]["file"] == str(bus)
+    assert len(lines[0]["people"]) >= 3, lines[0]["people"]
+    help_text = subprocess.run([str(command), "--help"], capture_output=True, text=True, timeout=120).stdout
+    for subcommand in ("infer", "eval", "fuse", "synth"):
+        assert subcommand in help_text
