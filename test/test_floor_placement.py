@@ -319,16 +319,3 @@ def test_the_shipped_foot_prior_is_what_the_training_mocap_gives(shared_data) ->
     }
     with pytest.raises(ValueError, match="S11"):
         learn(subjects=("S1", "S11"))
-
-
-def test_a_tf_transform_gives_the_same_floor_as_the_extrinsics(scene: Scene) -> None:
-    """What the node gets from tf2 (translation, quaternion x y z w of the camera in the floor
-    frame) is the same ``floor_from_camera`` as the dataset's R and T."""
-    from ros2_ctxpose.output.content import quaternion_xyzw
-
-    np.testing.assert_allclose(fl.floor_from_transform(scene.T, quaternion_xyzw(scene.R)), scene.matrix, atol=1e-12)
-    quarter_turn = fl.floor_from_transform([0, 0, 1.5], [0, 0, np.sqrt(0.5), np.sqrt(0.5)])  # 90 degrees about z
-    np.testing.assert_allclose(quarter_turn[:3, :3], [[0, -1, 0], [1, 0, 0], [0, 0, 1]], atol=1e-12)
-    for translation, rotation in (([0, 0, 1], [0, 0, 0, 2]), ([0, 0, np.nan], [0, 0, 0, 1]), ([0, 0], [0, 0, 0, 1])):
-        with pytest.raises(ValueError):
-            fl.floor_from_transform(translation, rotation)

@@ -162,33 +162,6 @@ def floor_from_extrinsics(R: object, T: object) -> np.ndarray:
     return check_floor_from_camera(m)
 
 
-def floor_from_transform(translation: object, rotation_xyzw: object) -> np.ndarray:
-    """``floor_from_camera`` (4x4) from a TF transform (``geometry_msgs/Transform``: translation
-    and unit quaternion x, y, z, w) that maps the camera's optical frame into the floor frame, as
-    tf2's ``lookup_transform(floor_frame, camera_frame, stamp)`` returns it. ValueError for
-    non-finite numbers or a quaternion that is not of unit length (to 1e-3)."""
-    try:
-        t = np.asarray(translation, dtype=np.float64).ravel()
-        q = np.asarray(rotation_xyzw, dtype=np.float64).ravel()
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"translation and rotation must be numbers ({exc})") from None
-    if t.shape != (3,) or q.shape != (4,) or not (np.isfinite(t).all() and np.isfinite(q).all()):
-        raise ValueError(f"need a finite translation (3) and quaternion (4), got {t.tolist()} and {q.tolist()}")
-    if abs(np.linalg.norm(q) - 1.0) > 1e-3:
-        raise ValueError(f"the rotation quaternion {q.tolist()} is not of unit length")
-    # The unit quaternion's rotation matrix, written out: scipy (Rotation.from_quat) is only an
-    # extra of the rendering wing, not a dependency of the core.
-    x, y, z, w = q / np.linalg.norm(q)
-    m = np.eye(4)
-    m[:3, :3] = [
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ]
-    m[:3, 3] = t
-    return check_floor_from_camera(m)
-
-
 def support_weights(ankle_heights: np.ndarray, margin: float = SUPPORT_MARGIN_M) -> np.ndarray:
     """(..., 2) -> (..., 2) weights (summing to 1) of the ankles within ``margin`` of the lower one:
     the feet that carry the weight. Training and placement both use it, so the learned offset is

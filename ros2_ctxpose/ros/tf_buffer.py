@@ -47,7 +47,8 @@ def _slerp(q0: np.ndarray, q1: np.ndarray, f: float) -> np.ndarray:
     return (np.sin((1.0 - f) * theta) * q0 + np.sin(f * theta) * q1) / np.sin(theta)
 
 
-def _matrix(translation: np.ndarray, quaternion_wxyz: np.ndarray) -> np.ndarray:
+def transform_matrix(translation: object, quaternion_wxyz: object) -> np.ndarray:
+    """A 4x4 rigid transform from a translation and a unit quaternion (w, x, y, z)."""
     m = np.eye(4)
     m[:3, :3] = quat2mat(quaternion_wxyz)
     m[:3, 3] = translation
@@ -92,7 +93,7 @@ class TransformBuffer:
             if edge is None or edge.parent != parent:  # a new parent replaces the old chain, as in tf2
                 edge = self._edges[child] = _Edge(parent)
             if static:
-                edge.static = _matrix(t, q)
+                edge.static = transform_matrix(t, q)
                 return
             i = bisect.bisect_left(edge.stamps, stamp_ns)
             if i < len(edge.stamps) and edge.stamps[i] == stamp_ns:
@@ -173,7 +174,7 @@ class TransformBuffer:
             raise TransformError(f"{what}: extrapolation into the past (oldest kept sample {stamps[0] * 1e-9:.3f} s)")
         i = bisect.bisect_left(stamps, stamp_ns)
         if stamps[i] == stamp_ns:
-            return _matrix(*edge.samples[i])
+            return transform_matrix(*edge.samples[i])
         (t0, q0), (t1, q1) = edge.samples[i - 1], edge.samples[i]
         f = (stamp_ns - stamps[i - 1]) / (stamps[i] - stamps[i - 1])
-        return _matrix(t0 + f * (t1 - t0), _slerp(q0, q1, f))
+        return transform_matrix(t0 + f * (t1 - t0), _slerp(q0, q1, f))

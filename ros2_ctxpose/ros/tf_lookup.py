@@ -18,9 +18,8 @@ from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time as RosTime
-from transforms3d.quaternions import quat2mat
 
-from ros2_ctxpose.ros.tf_buffer import TransformBuffer, TransformError
+from ros2_ctxpose.ros.tf_buffer import TransformBuffer, TransformError, transform_matrix
 
 __all__ = ["TransformError", "TransformLookup"]
 
@@ -38,15 +37,6 @@ _POLL_S = 0.005
 
 def _stamp_ns(stamp: Time) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
-def _transform_matrix(transform: Any) -> np.ndarray:
-    """A ``geometry_msgs/Transform`` as a 4x4 matrix."""
-    t, q = transform.translation, transform.rotation
-    m = np.eye(4)
-    m[:3, :3] = quat2mat([q.w, q.x, q.y, q.z])
-    m[:3, 3] = (t.x, t.y, t.z)
-    return m
 
 
 class TransformLookup:
@@ -86,7 +76,8 @@ class TransformLookup:
                 )
             except tf2_ros.TransformException as exc:
                 raise TransformError(str(exc)) from None
-            return _transform_matrix(found.transform)
+            t, q = found.transform.translation, found.transform.rotation
+            return transform_matrix((t.x, t.y, t.z), (q.w, q.x, q.y, q.z))
         deadline = time.monotonic() + timeout_s
         while True:
             try:
