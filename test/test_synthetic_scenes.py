@@ -183,17 +183,3 @@ def test_shards_of_the_first_format_still_read(tmp_path) -> None:
         (path / f"{name}.npy").unlink()
     meta, arrays = shards.read_shard(path)
     assert meta["people"] == 2 and set(schema.LIFTER_FIELDS) <= set(arrays) and "instant" not in arrays
-
-
-def test_a_worker_that_cannot_start_fails_its_shard(monkeypatch) -> None:
-    """Not a pool that restarts the failing process forever (seen with a stale background cache)."""
-    from ros2_ctxpose.training.synthetic import generate
-
-    def broken(*_args: object) -> None:
-        raise FileNotFoundError("no photographs")
-
-    monkeypatch.setattr(generate, "Worker", broken)
-    monkeypatch.setattr(generate, "_INIT_ERROR", None)
-    generate._init_worker(None, "cpu")  # type: ignore[arg-type]
-    with pytest.raises(FileNotFoundError, match="no photographs"):
-        generate._run_shard("unused", 0)

@@ -50,8 +50,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=os.cpu_count() or 1,
-        help="processes, one torch thread each; 0 runs in this process",
+        default=None,
+        help=f"processes, one torch thread each (default: this machine's {os.cpu_count()} CPUs); 0 runs in this "
+        "process; with --ray, actors (default: one per CPU of the cluster)",
+    )
+    parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="make the shards on Ray instead of local processes: 'auto' (this machine's running Ray, or a new "
+        "local one with --workers CPUs) or a cluster (ray://head:10001, head:6379). Every node needs this "
+        "package, the [synth] extras and the backgrounds, and --out must be a filesystem every node and this "
+        "machine share (NFS, a mounted bucket): checked at the start. Needs the [ray] extra",
     )
     parser.add_argument(
         "--images-per-shard", type=int, default=32, help="scenes rendered per shard (each seen by --views cameras)"

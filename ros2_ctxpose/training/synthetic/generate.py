@@ -1,49 +1,31 @@
-"""``ctxpose synth``: the command. Shards, worker processes, progress and resume; what one image
-becomes is ``image_people``, what one process does is ``worker``.
+"""``ctxpose synth``: the command. Shards, progress, resume and the summary; where shards run
+(this process, a local process pool, Ray) is ``schedulers``, what one process does is ``worker``.
 
 Deterministic and resumable: shard ``i`` depends only on ``--seed`` and ``i``, and a shard folder
 exists only once complete. Shards are made until at least ``--people`` matched people are stored.
-Workers are processes with one torch thread each (the detector's CPU kernels are deterministic
-then).
+Workers are processes (or Ray actors) with one torch thread each (the detector's CPU kernels are
+deterministic then).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
-import multiprocessing
+import os
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
+from . import schedulers
 from .summary import format_summary, summarize
 from .worker import Settings, Worker
 
 #: Mocap frames per training subject that calibrate the Anny -> H36M mapping (and as many more
 #: measure its residual).
 CALIBRATION_FRAMES = 300
-
-
-_WORKER: Worker | None = None
-_INIT_ERROR: Exception | None = None
-
-
-def _init_worker(settings: Settings, device: str) -> None:
-    """Load the process's worker. A failure is kept and raised by its first shard: an exception
-    from a pool initializer makes multiprocessing start the process again, forever."""
-    global _WORKER, _INIT_ERROR
-    try:
-        _WORKER = Worker(settings, device)
-    except Exception as e:  # noqa: BLE001 (re-raised in _run_shard)
-        _INIT_ERROR = e
-
-
-def _run_shard(out: str, index: int) -> dict:
-    if _INIT_ERROR is not None:
-        raise _INIT_ERROR
-    assert _WORKER is not None
-    return _WORKER.shard(Path(out), index)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,6 +45,12 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         print("ctxpose synth: --out is required", file=sys.stderr)
         return 2
+    if args.ray:
+        try:
+            schedulers.import_ray()
+        except schedulers.EngineError as e:
+            print(f"ctxpose synth: {e}", file=sys.stderr)
+            return 2
     try:
         load_backgrounds()
     except BackgroundsMissing as e:
@@ -101,6 +89,17 @@ def _settings(args: argparse.Namespace, library_key: str) -> Settings:
     )
 
 
+def _engine(
+    args: argparse.Namespace, settings: Settings, out: Path
+) -> contextlib.AbstractContextManager[schedulers.Engine]:
+    """Ray when ``--ray`` names it, else ``--workers`` local processes (0: this process)."""
+    factory = functools.partial(Worker, settings, args.device)
+    if args.ray:
+        return schedulers.ray_actors(factory, args.ray, args.workers, out)
+    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
+    return schedulers.process_pool(factory, workers) if workers > 0 else schedulers.in_process(factory)
+
+
 def generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -136,6 +135,7 @@ def generate(args: argparse.Namespace) -> int:
     done = sum(existing.values())
     bar = tqdm(total=args.people, initial=min(done, args.people), unit="people", desc="synth", file=sys.stderr)
     made: list[dict] = []
+    engine: schedulers.Engine | None = None
     start = time.perf_counter()
     next_index = 0
     per_shard = max(1.0, settings.images_per_shard * settings.views * 1.6)  # people per shard, refined as shards finish
@@ -155,39 +155,28 @@ def generate(args: argparse.Namespace) -> int:
         next_index += 1
         return index
 
-    if done >= args.people:
-        pass  # everything asked for is there already
-    elif args.workers <= 0:
-        worker = Worker(settings, args.device)
-        while done < args.people:
-            finished(worker.shard(out, next_missing()))
-    else:
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(args.workers, initializer=_init_worker, initargs=(settings, args.device)) as pool:
-            pending: list = []
-            while True:
-                while len(pending) < 2 * args.workers and done + per_shard * len(pending) < args.people:
-                    pending.append(pool.apply_async(_run_shard, (str(out), next_missing())))
-                if not pending:
-                    break
-                ready = [p for p in pending if p.ready()]
-                if not ready:
-                    time.sleep(0.2)
-                    continue
-                for p in ready:
-                    pending.remove(p)
-                    finished(p.get())
+    if done < args.people:
+        try:
+            with _engine(args, settings, out) as engine:
+                schedulers.make_shards(
+                    engine, out, next_missing, lambda in_flight: done + per_shard * in_flight < args.people, finished
+                )
+        except schedulers.EngineError as e:
+            bar.close()
+            print(f"ctxpose synth: {e}", file=sys.stderr)
+            return 2
     bar.close()
     elapsed = time.perf_counter() - start
     summary = summarize(out)
-    if made:
+    if made and engine is not None:
         people = sum(m["people"] for m in made)
         images = sum(m["counts"].get("images", 0) for m in made)
         summary["throughput"] = {
             "people_per_s": people / elapsed,
             "images_per_s": images / elapsed,
             "seconds": elapsed,
-            "workers": args.workers,
+            "workers": engine.workers,
+            "engine": engine.name,
         }
     summary["pose_library"] = {
         "frames": int(len(library.keep)),

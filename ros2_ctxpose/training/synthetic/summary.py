@@ -102,6 +102,6 @@ def format_summary(s: dict) -> str:
         t = s["throughput"]
         lines.append(
             f"throughput: {t['people_per_s']:.2f} people/s, {t['images_per_s']:.2f} images/s "
-            f"({t['workers']} workers, {t['seconds']:.0f} s)"
+            f"({t.get('engine', str(t['workers']) + ' workers')}, {t['seconds']:.0f} s)"
         )
     return "\n".join(lines)
