@@ -45,6 +45,9 @@ class TrainConfig:
     seed: int = 0
     #: One thread: on 2 cores shared with other jobs, two threads ran 2-4x slower (spinning).
     threads: int = 1
+    #: Where the model, its batches and the loss live (cpu, cuda, cuda:1). Batches are drawn on the
+    #: CPU with the seeded generator and moved there, so a seed draws the same people on any device.
+    device: str = "cpu"
     #: The model: a fresh one of this architecture (dim, depth, heads, mlp_ratio) unless ``init``
     #: names weights; ``context_depth_only`` applies to runs with ``context``.
     model: LifterConfig = field(default_factory=LifterConfig)

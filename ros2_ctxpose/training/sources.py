@@ -34,9 +34,12 @@ class Source(Protocol):
 
     def __len__(self) -> int: ...
 
-    def errors(self, model: ContextLifter, n: int, gen: torch.Generator, context: bool) -> torch.Tensor:
-        """Per-person MPJPE (metres, shape (n,)) of ``model`` on ``n`` people drawn with ``gen``;
-        ``context``: the run trains the context branch (people with images then go through it)."""
+    def errors(
+        self, model: ContextLifter, n: int, gen: torch.Generator, context: bool, device: torch.device
+    ) -> torch.Tensor:
+        """Per-person MPJPE (metres, shape (n,)) of ``model`` (on ``device``) on ``n`` people drawn
+        with ``gen`` on the CPU, then moved to ``device``; ``context``: the run trains the context
+        branch (people with images then go through it)."""
         ...
 
 
@@ -80,8 +83,10 @@ class MocapSource:
         joints, bounds = mirror(joints, bounds, torch.rand(n, generator=gen) < self.flip_prob)
         return lifter_sample(joints, bounds, self.noise, gen)
 
-    def errors(self, model: ContextLifter, n: int, gen: torch.Generator, context: bool) -> torch.Tensor:
-        kp, conf, target = self.sample(n, gen)
+    def errors(
+        self, model: ContextLifter, n: int, gen: torch.Generator, context: bool, device: torch.device
+    ) -> torch.Tensor:
+        kp, conf, target = (t.to(device) for t in self.sample(n, gen))
         return mpjpe(model(kp, conf), target)
 
 
@@ -96,8 +101,11 @@ class PeopleSource:
     def __len__(self) -> int:
         return len(self.people)
 
-    def errors(self, model: ContextLifter, n: int, gen: torch.Generator, context: bool) -> torch.Tensor:
+    def errors(
+        self, model: ContextLifter, n: int, gen: torch.Generator, context: bool, device: torch.device
+    ) -> torch.Tensor:
         rows = self.people.take(torch.randint(len(self.people), (n,), generator=gen).numpy(), with_crops=context)
+        rows = {k: tuple(c.to(device) for c in v) if isinstance(v, tuple) else v.to(device) for k, v in rows.items()}
         return mpjpe(predict(model, rows, context), rows["target"])
 
 
@@ -117,8 +125,13 @@ def batch_errors(
     batch_size: int,
     gen: torch.Generator,
     context: bool,
+    device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """Per-person errors over one batch mixed from ``sources`` (each with its share), drawn in the
-    order given; a source whose count rounds to zero draws nothing."""
+    order given on the CPU and moved to ``device``, where ``model`` is; a source whose count rounds
+    to zero draws nothing."""
     counts = batch_counts(batch_size, [share for _, share in sources])
-    return torch.cat([src.errors(model, n, gen, context) for (src, _), n in zip(sources, counts, strict=True) if n])
+    device = torch.device(device)
+    return torch.cat(
+        [src.errors(model, n, gen, context, device) for (src, _), n in zip(sources, counts, strict=True) if n]
+    )

@@ -21,6 +21,7 @@ logs the loss and the validation figures (S11 mocap, held-out renders, annotated
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import sys
@@ -144,6 +145,11 @@ def param_groups(model: ContextLifter, cfg: TrainConfig) -> list[dict]:
     return groups
 
 
+def _on_cpu(model: ContextLifter, device: str) -> ContextLifter:
+    """``model`` itself on the CPU, else a CPU copy: the evaluations build their inputs there."""
+    return model if torch.device(device).type == "cpu" else copy.deepcopy(model).cpu()
+
+
 def _split(spec: str) -> list[Path]:
     return [Path(p) for p in spec.split(",") if p]
 
@@ -160,7 +166,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    model = build_model(cfg)
+    model = build_model(cfg).to(cfg.device)
     if not cfg.train_geometry:
         for p in model.geometry_parameters():
             p.requires_grad_(False)
@@ -199,7 +205,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     end = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
     while step < end:
         model.train()
-        loss = batch_errors(model, sources, cfg.batch_size, gen, cfg.context).mean()
+        loss = batch_errors(model, sources, cfg.batch_size, gen, cfg.context, cfg.device).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -216,7 +222,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 "train_loss_mm": 1000 * running,
                 "lr": lr,
                 "elapsed_s": time.time() - t0,
-                **validate(model, val, cfg.context),
+                **validate(_on_cpu(model, cfg.device), val, cfg.context),
             }
             log.write(json.dumps(record) + "\n")
             log.flush()
@@ -234,7 +240,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 def run(args: argparse.Namespace) -> int:
     try:
         cfg = train_config_from_args(args)
-    except ValueError as exc:
+        torch.empty(0, device=cfg.device)  # an unknown or absent device fails here, in one line
+    except (ValueError, RuntimeError, AssertionError) as exc:
         print(f"ctxpose train: {exc}", file=sys.stderr)
         return 2
     final = train(cfg, resume=args.resume)
