@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
         print("ctxpose synth: --out is required", file=sys.stderr)
         return 2
     if args.ray:
+        if args.workers is not None and args.workers < 1:
+            print("ctxpose synth: --workers 0 runs in this process; with --ray give at least 1", file=sys.stderr)
+            return 2
         try:
             schedulers.import_ray()
         except schedulers.EngineError as e:

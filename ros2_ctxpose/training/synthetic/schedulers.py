@@ -15,7 +15,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,16 +141,21 @@ def _run_shard(out: str, index: int) -> dict:
 
 @contextmanager
 def process_pool(factory: Callable[[], ShardMaker], workers: int) -> Iterator[Engine]:
-    """``workers`` spawned processes on this machine, each with its own ``ShardHost``."""
+    """``workers`` spawned processes on this machine, each with its own ``ShardHost``. A
+    ``multiprocessing`` pool rather than ``ProcessPoolExecutor``: leaving it terminates the
+    processes at once (an error or Ctrl-C does not wait for the shards in progress)."""
     import multiprocessing
 
-    with ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_host, initargs=(factory,)
-    ) as pool:
-        try:
-            yield Engine(f"{workers} processes", workers, lambda out, index: pool.submit(_run_shard, str(out), index))
-        finally:
-            pool.shutdown(cancel_futures=True)
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=_start_host, initargs=(factory,)) as pool:
+
+        def submit(out: Path, index: int) -> Future:
+            future: Future = Future()
+            pool.apply_async(
+                _run_shard, (str(out), index), callback=future.set_result, error_callback=future.set_exception
+            )
+            return future
+
+        yield Engine(f"{workers} processes", workers, submit)
 
 
 def import_ray() -> Any:
@@ -205,7 +210,9 @@ def ray_actors(factory: Callable[[], ShardMaker], address: str, workers: int | N
         connect_ray(ray, address, workers)
     hosts: list = []
     try:
-        count = workers or int(ray.cluster_resources().get("CPU", 1))
+        count = workers or int(ray.cluster_resources().get("CPU", 0))
+        if count < 1:
+            raise EngineError(f"the Ray cluster at {address} has no CPU to run shards on")
         actor = ray.remote(num_cpus=1, max_restarts=RAY_RETRIES, max_task_retries=RAY_RETRIES)(ShardHost)
         hosts = [actor.remote(factory) for _ in range(count)]
         check_shared_output(ray, hosts, out)
