@@ -39,6 +39,7 @@ def run_once(engine: str, out: Path, args: argparse.Namespace) -> dict:
     summary = json.loads((out / "summary.json").read_text())
     t = summary["throughput"]
     people = t["people_per_s"] * t["seconds"]
+    steady = steady_rate(out, args.workers)
     return {
         "engine": engine,
         "people": round(people),
@@ -48,7 +49,21 @@ def run_once(engine: str, out: Path, args: argparse.Namespace) -> dict:
         "engine_s": t["seconds"],
         "wall_s": wall,
         "people_per_s_wall": people / wall,
+        "steady_people_per_s": steady,
     }
+
+
+def steady_rate(out: Path, workers: int) -> float:
+    """People/s once every worker has made its first shard (start-up excluded: what a long run
+    sees): the people of the later shards over the time from the ``workers``-th shard to the last,
+    from the shard folders' modification times (each is renamed into place when complete)."""
+    done = sorted(
+        (p.stat().st_mtime, json.loads((p / "meta.json").read_text())["people"]) for p in out.glob("shard_[0-9]*")
+    )
+    if len(done) <= workers:
+        return float("nan")
+    later = done[workers:]
+    return sum(people for _, people in later) / (later[-1][0] - done[workers - 1][0])
 
 
 def shard_bytes(root: Path) -> dict[str, bytes]:
@@ -83,7 +98,8 @@ def main() -> int:
                 print(
                     f"repeat {repeat} {engine:4s}: {run['people']} people, {run['people_per_s']:.2f} people/s "
                     f"({run['people_per_s_per_core']:.2f} per core), {run['images_per_s']:.2f} images/s, "
-                    f"engine {run['engine_s']:.0f} s, command {run['wall_s']:.0f} s",
+                    f"steady {run['steady_people_per_s']:.2f} people/s, engine {run['engine_s']:.0f} s, "
+                    f"command {run['wall_s']:.0f} s",
                     flush=True,
                 )
             identical.append(shard_bytes(outs["pool"]) == shard_bytes(outs["ray"]))
@@ -99,11 +115,18 @@ def main() -> int:
         m = medians[engine]
         print(
             f"  {engine:4s}: {m['people_per_s']:.2f} people/s, {m['people_per_s_per_core']:.2f} people/s/core, "
-            f"{m['images_per_s']:.2f} images/s; whole command {m['people_per_s_wall']:.2f} people/s ({m['wall_s']:.0f} s)"
+            f"{m['images_per_s']:.2f} images/s; steady {m['steady_people_per_s']:.2f} people/s; "
+            f"whole command {m['people_per_s_wall']:.2f} people/s ({m['wall_s']:.0f} s)"
         )
-    ratio = medians["ray"]["people_per_s"] / medians["pool"]["people_per_s"]
-    ratio_wall = medians["ray"]["people_per_s_wall"] / medians["pool"]["people_per_s_wall"]
-    print(f"  Ray / pool: {100 * ratio:.0f} % (engine), {100 * ratio_wall:.0f} % (whole command)")
+    ratios = {
+        what: 100 * medians["ray"][key] / medians["pool"][key]
+        for what, key in (
+            ("engine", "people_per_s"),
+            ("steady", "steady_people_per_s"),
+            ("whole command", "people_per_s_wall"),
+        )
+    }
+    print("  Ray / pool: " + ", ".join(f"{ratio:.0f} % ({what})" for what, ratio in ratios.items()))
     print(f"  identical shards, pool vs Ray: {all(identical)} ({sum(identical)}/{len(identical)} repeats)")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

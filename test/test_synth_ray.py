@@ -84,6 +84,7 @@ def test_ray_actors_write_the_same_shards_as_the_pool_and_this_process(ray_local
     assert len(ray_pids) == 2 and os.getpid() not in ray_pids  # both actors worked (each is given shards)
     assert 1 <= len(pool_pids) <= 2 and os.getpid() not in pool_pids  # the first process up may take them all
     assert {m["pid"] for m in made_here} == {os.getpid()}
+    assert sum(m["people"] for m in made_here[:-1]) < 40  # one at a time: not a shard more than asked for
     assert sum(m["people"] for m in made_ray) >= 40
     # Shards are independent: whatever each engine made in whatever order, shared indices are identical.
     ray_files, pool_files, here_files = (_files(tmp_path / name) for name in ("ray", "pool", "here"))

@@ -78,15 +78,16 @@ class ShardHost:
 @dataclass(frozen=True)
 class Engine:
     """Runs shards: ``submit(out, index)`` returns the future of the shard's meta; ``slots`` shards
-    in flight keep every worker busy (two per worker: one running, one queued)."""
+    in flight keep every worker busy (by default two per worker: one running, one queued)."""
 
     name: str
     workers: int
     submit: Callable[[Path, int], Future]
+    per_worker: int = 2
 
     @property
     def slots(self) -> int:
-        return 2 * self.workers
+        return self.per_worker * self.workers
 
 
 def make_shards(
@@ -123,7 +124,7 @@ def in_process(factory: Callable[[], ShardMaker]) -> Iterator[Engine]:
             future.set_exception(e)
         return future
 
-    yield Engine("this process", 1, submit)
+    yield Engine("this process", 1, submit, per_worker=1)  # submit makes the shard: nothing to queue
 
 
 _HOST: ShardHost | None = None
