@@ -5,7 +5,9 @@
 Each repeat runs the same command twice into fresh folders, once with the pool (``--workers W``)
 and once with ``--ray auto`` (a local Ray started with W CPUs, one actor each), alternating which
 goes first, so load that comes and goes on a shared machine hits both alike. Same seed, so both
-make the same shards: the script checks their bytes are identical. Figures per run: the engine's
+make the same shards: the script lists the files whose bytes differ (the renderer itself is not
+byte-reproducible from run to run: two pool runs differ in a few pixels of a few images, and so in
+those images' detector outputs; see docs/SYNTHETIC_DATA.md). Figures per run: the engine's
 throughput from ``summary.json`` (from starting the engine, workers' loading included, to the
 last shard) and the whole command's wall time (pose library, summary, Ray's start included).
 Printed: every run, then the median per engine and Ray's share of the pool's people/s.
@@ -102,7 +104,12 @@ def main() -> int:
                     f"command {run['wall_s']:.0f} s",
                     flush=True,
                 )
-            identical.append(shard_bytes(outs["pool"]) == shard_bytes(outs["ray"]))
+            pool_files, ray_files = shard_bytes(outs["pool"]), shard_bytes(outs["ray"])
+            differ = sorted(
+                name for name in pool_files.keys() | ray_files.keys() if pool_files.get(name) != ray_files.get(name)
+            )
+            identical.append(not differ)
+            print(f"repeat {repeat}: {len(differ)} of {len(pool_files)} shard files differ, pool vs Ray: {differ[:6]}")
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -127,11 +134,11 @@ def main() -> int:
         )
     }
     print("  Ray / pool: " + ", ".join(f"{ratio:.0f} % ({what})" for what, ratio in ratios.items()))
-    print(f"  identical shards, pool vs Ray: {all(identical)} ({sum(identical)}/{len(identical)} repeats)")
+    print(f"  identical shards, pool vs Ray: {sum(identical)}/{len(identical)} repeats")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"args": vars(args), "runs": runs}, indent=1, default=str))
-    return 0 if all(identical) else 1
+    return 0
 
 
 if __name__ == "__main__":
