@@ -5,7 +5,8 @@ Engine-agnostic: an :class:`Engine` turns a shard index into a ``concurrent.futu
 shard's meta, and ``make_shards`` only waits on futures. What a shard is belongs to the maker the
 engine's hosts build (``worker.Worker`` for ``ctxpose synth``): any picklable factory of an object
 with ``shard(out, index) -> meta`` works, which is how the tests run real Ray with a light maker.
-Shard ``i`` depends only on the maker's seed and ``i``, so every engine writes the same bytes.
+Shard ``i`` depends only on the maker's seed and ``i``, so every engine writes the same shard (as
+byte-identical as the maker itself is from run to run: see docs/SYNTHETIC_DATA.md for the renderer).
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ class EngineError(RuntimeError):
 class ShardHost:
     """One worker process's maker, built at its first shard and kept (loading assets, renderer and
     detector once is what makes a worker fast). A failure to build is kept and raised by every
-    shard, once: an exception from a pool initializer makes multiprocessing start the process
-    again, forever, and one from a Ray actor's constructor hides its cause."""
+    shard, the build not retried: an exception from a pool initializer makes multiprocessing start
+    the process again, forever, and one from a Ray actor's constructor hides its cause."""
 
     def __init__(self, factory: Callable[[], ShardMaker]) -> None:
         self._factory = factory
