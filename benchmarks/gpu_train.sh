@@ -45,6 +45,7 @@ for r in records:
     figures = {k: v for k, v in r.items() if k.endswith("mpjpe_mm") and k.startswith(("exact", "detlike", "val_"))}
     print(f"step {r['step']}: " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(figures.items())))
 if len(sys.argv) > 2 and sys.argv[2]:
+    Path(sys.argv[2]).parent.mkdir(parents=True, exist_ok=True)
     Path(sys.argv[2]).write_text(json.dumps({"steps_per_s": first["step"] / first["elapsed_s"], "records": records}, indent=1))
 PY
 exit "$status"
