@@ -108,10 +108,12 @@ def observe(
 
     from .render import camera_effects, composite
     from .scene import render_job
-    from .shadows import contact_shadows
+    from .shadows import cast_shadows, contact_shadows
 
     result = worker.renderer.render(render_job(scene, worker.assets.body))
     image = composite(result.rgb[..., ::-1], result.alpha, scene.background)
+    topology = worker.assets.body.render_topology
+    image = cast_shadows(image, scene, result.labels, topology.faces, topology.vertex_ids)
     image = camera_effects(contact_shadows(image, scene, result.labels, rng), rng)
     det = worker.detector.detect(image)
     info = person_views(scene, result, worker.assets.body)
