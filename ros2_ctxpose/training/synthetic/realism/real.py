@@ -5,7 +5,7 @@ frames of ../shared/data/images split by dataset (Human3.6M and MPI-INF-3DHP pho
 GTA-IM game frames, COCO photographs without truth) and Sports2D's demo clip (two people walking
 outdoors, no truth: confidences and crops only). The detector is the one the shards were made
 with (``worker.make_detector``: torch, fp32) and each person's crops are cut and rounded to
-float16 exactly as ``image_people`` stores them.
+float16 by the function ``image_people`` stores them with.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 
 from ros2_ctxpose.core.skeleton import H36M17
 
+from ..image_people import stored_crops
 from ..summary import keypoint_error
 from .renders import CropGeometry
 from .sample import Kind, PeopleSample, pool_crops
@@ -68,7 +69,7 @@ class _Collector:
         if not chosen:
             return
         self.conf += [det.keypoints[i, :, 2] for i in chosen]
-        self.features.append(pool_crops(_crops(det, chosen, self.geometry)))
+        self.features.append(pool_crops(stored_crops(det, chosen, self.geometry.sizes, self.geometry.margin)[0]))
         self.groups += [group] * len(chosen)
 
     def sample(self, name: str, kind: Kind, with_truth: bool) -> PeopleSample:
@@ -83,24 +84,6 @@ class _Collector:
             np.array(self.groups),
             self.missed,
         )
-
-
-def _crops(det, chosen: list[int], geometry: CropGeometry) -> list[np.ndarray]:
-    """The chosen people's crops per level, as ``image_people`` stores them (float16)."""
-    import torch
-
-    from ros2_ctxpose.core.detector import crop_people
-
-    with torch.no_grad():
-        crops = crop_people(
-            det.features,
-            det.letterbox,
-            torch.as_tensor(det.boxes_xyxy[chosen]),
-            torch.as_tensor(det.keypoints[chosen, :, :2]),
-            geometry.sizes,
-            geometry.margin,
-        )
-    return [c.to(torch.float16).numpy() for c in crops.crops]
 
 
 def h36m_target(joint_set: str, joints_2d: np.ndarray) -> np.ndarray:
