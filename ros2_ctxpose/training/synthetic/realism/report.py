@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .classifier import auc_within, separability
+from .classifier import auc_within, separability, unseen_sets
 from .distributions import GROUPS, confidence_stats, error_stats, median_ratio
 from .real import S11
 from .renders import RenderSet
@@ -60,6 +60,8 @@ def _classifier(renders: PeopleSample, real: Sequence[PeopleSample], seed: int) 
         s.name: auc_within(kept_which == 0, scores, (kept_which == 0) | (kept_which == i))
         for i, s in enumerate(pool[1:], start=1)
     }
+    unseen = unseen_sets(features, which - 1, groups, seed)
+    result["auc_unseen"] = {real[i].name: auc for i, auc in unseen.items()}
     result["real_sets"] = [s.name for s in real]
     return result
 
@@ -105,6 +107,8 @@ def format_report(root: str, r: dict) -> str:
         f"{k['folds']}-fold grouped CV: held-out accuracy {k['accuracy']:.3f}, AUC {k['auc']:.3f} "
         f"(0.5 = indistinguishable); AUC vs {per_set}"
     )
+    unseen = ", ".join(f"{n} {a:.2f}" for n, a in k["auc_unseen"].items() if a is not None)
+    lines.append(f"  the same, each real set left out of training and tested on: AUC {unseen}")
     if r["target_met"] is not None:
         ratio = r["ratio_vs"][S11]["ratio"]
         verdict = "met" if r["target_met"] else "NOT met"
