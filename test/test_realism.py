@@ -175,3 +175,16 @@ def test_render_set_errors_visibility_and_sampling(tmp_path) -> None:
     assert report["classifier"]["auc"] == 1.0
     table = format_report(str(tmp_path), report)
     assert "2.00 [2.00, 2.00]" in table and "NOT met" in table
+    # Too few groups for cross-validation: the classifier is skipped with the reason, the rest stands.
+    one_group = PeopleSample(real.name, "real", real.confidences, real.errors, real.features, np.full(12, "s11"))
+    skipped = render_report(rs, [one_group], seed=0, n_boot=10)
+    assert "2 groups per class" in skipped["classifier"]["skipped"]
+    assert "crop classifier skipped" in format_report(str(tmp_path), skipped)
+
+
+def test_command_refuses_a_folder_without_shards(tmp_path, capsys) -> None:
+    from ros2_ctxpose.training.synthetic.realism.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--renders", str(tmp_path)])
+    assert exit_info.value.code == 2 and "no complete shards" in capsys.readouterr().err

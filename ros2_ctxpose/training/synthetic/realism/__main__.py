@@ -31,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     real_by_geometry: dict = {}
     reports = {}
     for root in args.renders:
-        renders = collect_renders(root, args.max_people, args.seed)
+        try:
+            renders = collect_renders(root, args.max_people, args.seed)
+        except (FileNotFoundError, ValueError) as exc:
+            parser.error(str(exc))
         if renders.geometry not in real_by_geometry:  # real crops are cut as this set's
             real_by_geometry[renders.geometry] = collect_real(renders.geometry, args.s11_step, args.demo_step)
         reports[str(root)] = render_report(renders, real_by_geometry[renders.geometry], args.seed, args.bootstrap)

@@ -53,7 +53,10 @@ def _classifier(renders: PeopleSample, real: Sequence[PeopleSample], seed: int) 
     features = np.concatenate([s.features for s in pool])
     which = np.repeat(np.arange(len(pool)), [len(s) for s in pool])
     groups = np.concatenate([s.groups for s in pool])
-    result = separability(features, which == 0, groups, seed)
+    try:
+        result = separability(features, which == 0, groups, seed)
+    except ValueError as exc:  # too few people or groups: the rest of the report still stands
+        return {"skipped": str(exc)}
     kept_which = which[result.pop("kept")]
     scores = result.pop("scores")
     result["auc_vs"] = {
@@ -72,6 +75,19 @@ def _pct(x: float | None) -> str:
 
 def _conf(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
+
+
+def _classifier_lines(k: dict) -> list[str]:
+    if "skipped" in k:
+        return [f"crop classifier skipped: {k['skipped']}"]
+    per_set = ", ".join(f"{n} {a:.2f}" for n, a in k["auc_vs"].items() if a is not None)
+    unseen = ", ".join(f"{n} {a:.2f}" for n, a in k["auc_unseen"].items() if a is not None)
+    return [
+        f"crop classifier, renders vs real ({', '.join(k['real_sets'])}): {k['people_per_class']} people per class, "
+        f"{k['folds']}-fold grouped CV: held-out accuracy {k['accuracy']:.3f}, AUC {k['auc']:.3f} "
+        f"(0.5 = indistinguishable); AUC vs {per_set}",
+        f"  the same, each real set left out of training and tested on: AUC {unseen or '-'}",
+    ]
 
 
 def format_report(root: str, r: dict) -> str:
@@ -100,15 +116,7 @@ def format_report(root: str, r: dict) -> str:
             by_group = (s[part] or {}).get("median_by_group", {})
             cell = _pct if part == "error" else _conf
             lines.append(f"{name[:32]:32s} " + " ".join(f"{cell(by_group.get(g)):>9s}" for g in GROUPS))
-    k = r["classifier"]
-    per_set = ", ".join(f"{n} {a:.2f}" for n, a in k["auc_vs"].items() if a is not None)
-    lines.append(
-        f"crop classifier, renders vs real ({', '.join(k['real_sets'])}): {k['people_per_class']} people per class, "
-        f"{k['folds']}-fold grouped CV: held-out accuracy {k['accuracy']:.3f}, AUC {k['auc']:.3f} "
-        f"(0.5 = indistinguishable); AUC vs {per_set}"
-    )
-    unseen = ", ".join(f"{n} {a:.2f}" for n, a in k["auc_unseen"].items() if a is not None)
-    lines.append(f"  the same, each real set left out of training and tested on: AUC {unseen}")
+    lines += _classifier_lines(r["classifier"])
     if r["target_met"] is not None:
         ratio = r["ratio_vs"][S11]["ratio"]
         verdict = "met" if r["target_met"] else "NOT met"
