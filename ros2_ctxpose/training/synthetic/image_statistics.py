@@ -28,8 +28,9 @@ MEASURE_WIDTH = 640
 def image_statistics(image: np.ndarray) -> dict[str, float]:
     """Statistics of one BGR uint8 image, measured at :data:`MEASURE_WIDTH` px wide.
 
-    - ``noise``: Immerkær's estimate of the Gaussian noise sigma (grey levels), from the flattest
-      half of the image so that texture does not pass for noise;
+    - ``noise``: Immerkær's estimate of the Gaussian noise sigma (grey levels) over the flattest
+      half of the image, so that texture does not pass for noise (on pure noise that half is the
+      quieter one: the figure is then ~0.67 sigma; a measure to compare image sets with);
     - ``sharpness``: mean |Laplacian| / mean |gradient| of the grey image (blur lowers it);
     - ``brightness``, ``contrast``: mean and standard deviation of the grey levels;
     - ``saturation``: mean HSV saturation (0-255); ``clipped``: share of pixels at 0 or 255.

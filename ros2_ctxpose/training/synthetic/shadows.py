@@ -47,7 +47,7 @@ def _footprint(scene: Scene, joints_world: np.ndarray, points: int = 24) -> np.n
 
 
 def _add_soft_shape(shade: np.ndarray, polygons: list[np.ndarray], sigma: float, strength: float) -> None:
-    """Fill ``polygons`` (pixel coordinates x4, i.e. 2 fractional bits), blur by ``sigma`` and
+    """Fill the convex ``polygons`` (pixel coordinates x4, i.e. 2 fractional bits), blur by ``sigma`` and
     keep the darker of that and ``shade``; only the polygons' padded bounding box is touched
     (a full-image blur of a large sigma cost more than the render)."""
     points = np.concatenate(polygons) / 4.0
@@ -59,7 +59,10 @@ def _add_soft_shape(shade: np.ndarray, polygons: list[np.ndarray], sigma: float,
         return
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     offset = np.array([x0, y0], np.int64) * 4
-    cv2.fillPoly(mask, [(p - offset).astype(np.int32) for p in polygons], 1, lineType=cv2.LINE_8, shift=2)
+    # One polygon at a time: fillPoly given many fills by parity, so overlapping triangles (the
+    # front and back of a body) would cancel out into holes.
+    for polygon in polygons:
+        cv2.fillConvexPoly(mask, (polygon - offset).astype(np.int32), 1, lineType=cv2.LINE_8, shift=2)
     soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma) * strength
     np.maximum(shade[y0:y1, x0:x1], soft, out=shade[y0:y1, x0:x1])
 
@@ -136,7 +139,14 @@ def cast_shadows(
         if ground is None:
             continue
         cam = scene.to_camera(ground)
-        front = (cam[faces, 2] > 0.1).all(1)
+        # A closed body's faces turned to the light throw the whole shadow: half the triangles.
+        tri = person.vertices[vertex_ids][faces].astype(np.float64)
+        normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        if key.kind == "directional":
+            lit = normals @ -np.asarray(key.direction, np.float64) > 0
+        else:
+            lit = np.einsum("fd,fd->f", normals, np.asarray(key.position, np.float64) - tri.mean(1)) > 0
+        front = (cam[faces, 2] > 0.1).all(1) & lit
         if front.any():
             triangles = _fixed_point(scene.camera.project(cam))[faces[front]]
             strength = 0.85 * _key_share(scene, key, person.joints_world[0, :2].astype(np.float64))
