@@ -120,7 +120,7 @@ def test_tiles_and_planks_have_real_sizes() -> None:
 
     rng = np.random.default_rng(2)
     for _ in range(5):
-        texture, metres = floors._tiles(rng, floors.SIZE // 2)
+        texture, metres = floors.tiles(rng, floors.SIZE // 2)
         grey = texture.mean(-1)[:, 5]  # a column across the tiles, off the vertical grout lines
         dark = np.flatnonzero(grey < 0.8 * np.median(grey))
         starts = dark[np.diff(dark, prepend=-10) > 1]  # first row of each grout line

@@ -24,7 +24,7 @@ TILE_COLOURS = np.array([(205, 200, 190), (150, 150, 150), (170, 95, 65)], np.fl
 WOOD_COLOURS = np.array([(160, 115, 75), (95, 65, 45), (200, 170, 125)], np.float32)
 
 
-def _noise(rng: np.random.Generator, size: int, octaves: tuple[tuple[int, float], ...]) -> np.ndarray:
+def smooth_noise(rng: np.random.Generator, size: int, octaves: tuple[tuple[int, float], ...]) -> np.ndarray:
     """Smooth multi-scale noise (size, size): ``(cells across, amplitude)`` per octave."""
     return sum(
         cv2.resize(rng.normal(0, 1, (n, n)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC) * w
@@ -32,13 +32,13 @@ def _noise(rng: np.random.Generator, size: int, octaves: tuple[tuple[int, float]
     )
 
 
-def _tiles(rng: np.random.Generator, half: int) -> tuple[np.ndarray, float]:
+def tiles(rng: np.random.Generator, half: int) -> tuple[np.ndarray, float]:
     side_m = rng.uniform(0.3, 0.6)
     per_half = 2  # tiles across the half-period
     px = half // per_half
     base = TILE_COLOURS[rng.integers(len(TILE_COLOURS))] * rng.uniform(0.85, 1.15)
     shade = np.kron(rng.uniform(0.95, 1.05, (per_half, per_half)), np.ones((px, px)))[..., None]
-    tex = base * shade * (1.0 + _noise(rng, half, ((8, 0.02), (64, 0.02)))[..., None])
+    tex = base * shade * (1.0 + smooth_noise(rng, half, ((8, 0.02), (64, 0.02)))[..., None])
     grout = max(1, round(rng.uniform(0.003, 0.008) / side_m * px))
     colour = base * rng.uniform(0.45, 0.7)
     for k in range(per_half + 1):  # lines on the edges are half lines: mirrored, they become whole
@@ -66,13 +66,13 @@ def _planks(rng: np.random.Generator, half: int) -> tuple[np.ndarray, float]:
 def _plain(rng: np.random.Generator, half: int) -> tuple[np.ndarray, float]:
     base = PLAIN_COLOURS[rng.integers(len(PLAIN_COLOURS))] * rng.uniform(0.8, 1.2)
     # Over 1 m: blotches of ~25 cm, ~6 cm and ~1.5 cm, plus pixel speckle (aggregate, fibres).
-    noise = _noise(rng, half, ((4, 0.08), (16, 0.05), (64, 0.03))) + rng.normal(0, 0.03, (half, half))
+    noise = smooth_noise(rng, half, ((4, 0.08), (16, 0.05), (64, 0.03))) + rng.normal(0, 0.03, (half, half))
     return base * (1.0 + noise[..., None]), 2.0
 
 
 def floor_material(rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """A floor texture (RGB uint8, ``SIZE`` x ``SIZE``) and the metres one repeat of it spans."""
-    make = (_tiles, _planks, _plain)[int(rng.choice(3, p=[0.3, 0.3, 0.4]))]
+    make = (tiles, _planks, _plain)[int(rng.choice(3, p=[0.3, 0.3, 0.4]))]
     tex, metres = make(rng, SIZE // 2)
     tex = np.clip(tex, 0, 255).astype(np.uint8)
     return np.vstack([np.hstack([tex, tex[:, ::-1]]), np.hstack([tex[::-1], tex[::-1, ::-1]])]), metres

@@ -102,16 +102,14 @@ def observe(
 ) -> ImagePeople:
     """Render ``scene`` from its camera, detect, match (``rng`` draws the camera effects).
     ``instant`` and ``view`` say which scene and which of its cameras this image is."""
-    import torch
-
-    from ros2_ctxpose.core.detector import crop_people
-
     from .render import camera_effects, composite
     from .scene import render_job
-    from .shadows import contact_shadows
+    from .shadows import cast_shadows, contact_shadows
 
     result = worker.renderer.render(render_job(scene, worker.assets.body))
     image = composite(result.rgb[..., ::-1], result.alpha, scene.background)
+    topology = worker.assets.body.render_topology
+    image = cast_shadows(image, scene, result.labels, topology.faces, topology.vertex_ids)
     image = camera_effects(contact_shadows(image, scene, result.labels, rng), rng)
     det = worker.detector.detect(image)
     info = person_views(scene, result, worker.assets.body)
@@ -133,16 +131,9 @@ def observe(
     truth = image_truth(scene, info, detectable)
     if not matches:
         return ImagePeople([], counts, image, truth)
-    d_idx = [d for d, _, _ in matches]
-    with torch.no_grad():
-        crops = crop_people(
-            det.features,
-            det.letterbox,
-            torch.as_tensor(det.boxes_xyxy[d_idx]),
-            torch.as_tensor(det.keypoints[d_idx, :, :2]),
-            worker.settings.crop_sizes,
-            worker.settings.crop_margin,
-        )
+    crops, joints_grid = stored_crops(
+        det, [d for d, _, _ in matches], worker.settings.crop_sizes, worker.settings.crop_margin
+    )
     lib = worker.assets.library
     cam, (W, H) = scene.camera, (scene.camera.width, scene.camera.height)
     camera_index = worker.camera_names.index(scene.camera_name)
@@ -154,8 +145,8 @@ def observe(
             "keypoints_norm": cam.normalize(det.keypoints[d, :, :2]),
             "box": det.boxes_xyxy[d],
             "score": det.scores[d],
-            **{crop_field(level): c[n].to(torch.float16).numpy() for level, c in enumerate(crops.crops)},
-            "joints_grid": crops.joints_grid[n].numpy(),
+            **{crop_field(level): c[n] for level, c in enumerate(crops)},
+            "joints_grid": joints_grid[n],
             "target_cam": i["target_cam"],
             "target_px": i["target_px"],
             "coco_px": i["coco_px"],
@@ -180,6 +171,28 @@ def observe(
         }
         people.append(record)
     return ImagePeople(people, counts, image, truth)
+
+
+def stored_crops(
+    det: Detections, rows: list[int], sizes: tuple[int, ...], margin: float
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Detections ``rows``' feature crops as a shard stores them (per level ``(B, C, S, S)``
+    float16) and their keypoints in the crops' grid ``(B, 17, 2)``; real people measured against
+    renders (``realism``) are cut here too, so both sides are the same figures."""
+    import torch
+
+    from ros2_ctxpose.core.detector import crop_people
+
+    with torch.no_grad():
+        crops = crop_people(
+            det.features,
+            det.letterbox,
+            torch.as_tensor(det.boxes_xyxy[rows]),
+            torch.as_tensor(det.keypoints[rows, :, :2]),
+            sizes,
+            margin,
+        )
+    return [c.to(torch.float16).numpy() for c in crops.crops], crops.joints_grid.numpy()
 
 
 def image_truth(scene: Scene, info: list[dict], detectable: list[bool]) -> dict:

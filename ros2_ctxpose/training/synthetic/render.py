@@ -48,9 +48,17 @@ class MeshItem:
 
 @dataclass
 class Light:
+    """A sun-like ``directional`` light, or a lamp at ``position``: a ``point`` light shining all
+    round or a ``spot`` shining along ``direction`` within ``cone_deg``. A lamp's ``intensity`` is
+    what a directional light of the same effect would have at 1 m (pyrender divides by the squared
+    distance)."""
+
     direction: np.ndarray  # world, the way the light travels
     colour: tuple[float, float, float]
     intensity: float
+    kind: str = "directional"
+    position: np.ndarray | None = None
+    cone_deg: float = 45.0
 
 
 @dataclass
@@ -95,14 +103,58 @@ def _mesh(item: MeshItem) -> pyrender.Mesh:
     return pyrender.Mesh.from_trimesh(mesh, material=_material(item), smooth=True)
 
 
-def _light_pose(direction: np.ndarray) -> np.ndarray:
-    """A pose whose -z axis points along ``direction`` (pyrender lights shine down their -z)."""
+class _Node(pyrender.Node):
+    """A node whose hash is its place in the scene (the order it was added in). pyrender keeps a
+    scene's lights and meshes in sets and iterates them in set order (lights are summed, meshes
+    drawn, in that order); with the default hash, the object's address, that order changed from
+    run to run, and with it pixels where two surfaces meet at equal depth or several lights add
+    up: the same seed gave a different image. Equality stays identity."""
+
+    def __init__(self, order: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self._order = order
+
+    def __hash__(self) -> int:
+        return self._order
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+def _add(scene: pyrender.Scene, obj: object, pose: np.ndarray | None = None) -> pyrender.Node:
+    """Add a camera, light or mesh to ``scene`` in a :class:`_Node` numbered in adding order."""
+    kind = {pyrender.Mesh: "mesh", pyrender.light.Light: "light", pyrender.camera.Camera: "camera"}
+    field = next(name for cls, name in kind.items() if isinstance(obj, cls))
+    node = _Node(len(scene.nodes), **{field: obj, "matrix": np.eye(4) if pose is None else pose})
+    scene.add_node(node)
+    return node
+
+
+def _pyrender_light(light: Light) -> pyrender.light.Light:
+    colour = np.asarray(light.colour) / 255.0
+    if light.kind == "directional":
+        return pyrender.DirectionalLight(color=colour, intensity=light.intensity)
+    if light.kind == "point":
+        return pyrender.PointLight(color=colour, intensity=light.intensity)
+    if light.kind == "spot":
+        cone = np.radians(light.cone_deg)
+        return pyrender.SpotLight(
+            color=colour, intensity=light.intensity, innerConeAngle=0.5 * cone, outerConeAngle=cone
+        )
+    raise ValueError(f"unknown light kind {light.kind!r}")
+
+
+def _light_pose(direction: np.ndarray, position: np.ndarray | None = None) -> np.ndarray:
+    """A pose at ``position`` whose -z axis points along ``direction`` (pyrender lights shine
+    down their -z)."""
     z = -np.asarray(direction, np.float64)
     z /= np.linalg.norm(z)
     x = np.cross([0.0, 0.0, 1.0] if abs(z[2]) < 0.99 else [1.0, 0.0, 0.0], z)
     x /= np.linalg.norm(x)
     pose = np.eye(4)
     pose[:3, :3] = np.stack([x, np.cross(z, x), z], 1)
+    if position is not None:
+        pose[:3, 3] = position
     return pose
 
 
@@ -147,14 +199,11 @@ class Renderer:
         pose = np.eye(4)
         pose[:3, :3] = np.asarray(job.R).T @ _OPENCV_TO_OPENGL
         pose[:3, 3] = job.C
-        scene.add(camera, pose=pose)
+        _add(scene, camera, pose)
         for light in job.lights:
-            scene.add(
-                pyrender.DirectionalLight(color=np.asarray(light.colour) / 255.0, intensity=light.intensity),
-                pose=_light_pose(light.direction),
-            )
-        person_nodes = [scene.add(_mesh(p)) for p in job.people]
-        object_nodes = [scene.add(_mesh(o)) for o in job.objects]
+            _add(scene, _pyrender_light(light), _light_pose(light.direction, light.position))
+        nodes = [_add(scene, _mesh(item)) for item in job.people + job.objects]
+        person_nodes, object_nodes = nodes[: len(job.people)], nodes[len(job.people) :]
         ctx = self._context(W, H)
         rgb, _ = ctx.render(scene)  # OSMesa has no framebuffer objects, so no alpha channel
         # Segmentation colours: person i -> i + 1, objects -> 255, nothing -> 0.
@@ -197,8 +246,14 @@ def composite(image: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> n
 
 
 def camera_effects(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """What a real camera adds: defocus or motion blur, exposure, gamma and white balance, sensor
-    noise, and JPEG compression (BGR uint8 in and out)."""
+    """What a real camera adds: defocus, motion blur or a soft (rescaled) image, exposure, gamma
+    and white balance, sensor noise, and JPEG compression, once or twice as streams re-encode
+    (BGR uint8 in and out).
+
+    The ranges follow ``image_statistics`` on real footage (../shared's S11 clip and annotated
+    frames, the demo video): real frames are 61-126 grey levels bright on average (indoor studio
+    footage dark), renders lit to the same lights were ~125; the exposure is therefore drawn
+    log-uniform in x0.5-1.3, so most renders are darker than the frame buffer."""
     img = image
     r = rng.random()
     if r < 0.25:
@@ -209,13 +264,21 @@ def camera_effects(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         kernel[length // 2] = 1.0 / length
         rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), rng.uniform(0, 180), 1.0)
         img = cv2.filter2D(img, -1, cv2.warpAffine(kernel, rot, (length, length)))
+    elif r < 0.6:  # a camera or stream that works at a lower resolution than it delivers
+        h, w = img.shape[:2]
+        factor = rng.uniform(1.2, 2.0)
+        small = cv2.resize(img, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     # Exposure, per-channel gain (white balance) and gamma as one lookup table per channel.
     levels = np.arange(256, dtype=np.float64)[:, None] / 255.0
-    curve = np.clip(levels * rng.uniform(0.75, 1.25) * rng.uniform(0.92, 1.08, 3), 0, 1) ** rng.uniform(0.8, 1.25)
+    gain = np.exp(rng.uniform(np.log(0.5), np.log(1.3)))
+    curve = np.clip(levels * gain * rng.uniform(0.92, 1.08, 3), 0, 1) ** rng.uniform(0.8, 1.25)
     img = cv2.LUT(img, np.round(255.0 * curve).astype(np.uint8).reshape(256, 1, 3))
     sigma = rng.uniform(0.0, 6.0)
     if sigma > 0.5:
         noise = rng.standard_normal(img.shape, dtype=np.float32) * sigma
         img = cv2.add(img, noise, dtype=cv2.CV_8U)
-    _, jpeg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 96))])
-    return cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+    for _ in range(2 if rng.random() < 0.3 else 1):
+        _, jpeg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 96))])
+        img = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+    return img

@@ -4,8 +4,9 @@ which light, in front of what.
 What a robot sees, as far as rendering on a CPU allows: 1-4 people (mocap poses from the pose
 library, random adult bodies and outfits) standing on a floor, some next to each other so that they
 overlap, some cut by the image border, seated ones on a box (the mocap's chair is not in it); now
-and then a box or a cylinder between them and the camera; one to three lights plus ambient light;
-a photograph behind, often a floor at metric scale (``floors``) under their feet. Three quarters
+and then furniture between them and the camera (``furniture``). Indoors (``INDOOR_PROBABILITY``)
+they stand in a room (``rooms``: floor, walls, ceiling) under lamps; outdoors on a floor at metric
+scale (``floors``) or the photograph's own ground, under sun or overcast sky (``lighting``). Three quarters
 of the cameras come from ``virtual_camera`` (robot mounts of :data:`ROBOT_MOUNTS`, 0.25-2.8 m high,
 1-10 m away, pitch, 50-110 degree lenses, off-centre principal point; 640x480 or 1280x720), the
 rest are the real Human3.6M cameras (1000x1002, their intrinsics and distortion), looking at the
@@ -30,8 +31,11 @@ from .backgrounds import random_crop
 from .body import BodyModel, dominant_bone_vertices, pose_bodies, sample_phenotypes
 from .body_segments import bone_segments
 from .floors import floor_material
+from .furniture import furniture_mesh
+from .lighting import indoor_lighting, outdoor_lighting
 from .pose_library import PoseLibrary
 from .render import Light, MeshItem, RenderJob
+from .rooms import room
 
 PEOPLE_PER_IMAGE = (1, 2, 3, 4)
 PEOPLE_PROBABILITIES = (0.35, 0.3, 0.2, 0.15)
@@ -41,6 +45,9 @@ VIRTUAL_SIZES = {4 / 3: (640, 480), 16 / 9: (1280, 720)}
 #: People keep at least this far apart (pelvis to pelvis, on the floor), so bodies do not
 #: interpenetrate; "near" placements put them just beyond it, where they overlap in the image.
 MIN_SEPARATION_M = 0.6
+#: Shares of scenes in a room, and of outdoor scenes with a rendered floor (else the photograph's
+#: own ground is under the feet).
+INDOOR_PROBABILITY = 0.45
 FLOOR_PROBABILITY = 0.6
 #: Where robots carry their cameras: (examples, height above the floor in m, largest pitch in
 #: degrees, share of the virtual cameras). Heights are approximate, from the makers' published
@@ -90,6 +97,8 @@ class Scene:
     lights: list[Light]
     ambient: float
     background: np.ndarray  # BGR, the camera's size
+    #: A rendered floor at z = 0 (room or outdoor floor): cast shadows have something to fall on.
+    floor: bool = False
 
     def to_camera(self, points_world: np.ndarray) -> np.ndarray:
         return (np.asarray(points_world, np.float64) - self.C) @ self.R.T
@@ -197,17 +206,18 @@ def sample_scene(assets: Assets, rng: np.random.Generator) -> Scene:
         for k in keep
     ]
     background = random_crop(assets.backgrounds, rng, camera.width, camera.height)
-    return Scene(
-        camera,
-        R,
-        C,
-        camera_name,
-        people,
-        _objects(assets, rng, people, C, background),
-        _lights(rng),
-        float(rng.uniform(0.15, 0.5)),
-        background,
-    )
+    centre = people[0].joints_world[0, :2].astype(np.float64)
+    objects, floor = [], rng.random() < FLOOR_PROBABILITY
+    if rng.random() < INDOOR_PROBABILITY:
+        walls, ceiling = room(rng, R, C, np.array([p.joints_world[0, :2] for p in people], np.float64))
+        objects, floor = walls, True
+        lights, ambient = indoor_lighting(rng, centre, ceiling)
+    else:
+        lights, ambient = outdoor_lighting(rng)
+    if floor:  # furniture needs a rendered floor to stand on (the photograph's ground is anywhere)
+        objects += [_floor(rng, centre), *_furniture(rng, people, C, background)]
+    objects += _seats(assets, people, rng)
+    return Scene(camera, R, C, camera_name, people, objects, lights, ambient, background, floor)
 
 
 def sample_views(assets: Assets, scene: Scene, rng: np.random.Generator, count: int) -> list[Scene]:
@@ -249,39 +259,30 @@ def sample_views(assets: Assets, scene: Scene, rng: np.random.Generator, count: 
     ]
 
 
-def _objects(
-    assets: Assets, rng: np.random.Generator, people: list[ScenePerson], C: np.ndarray, background: np.ndarray
+def _floor(rng: np.random.Generator, centre: np.ndarray, size: float = 40.0) -> MeshItem:
+    texture, metres = floor_material(rng)
+    corners = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], np.float64) * size / 2
+    corners[:, :2] += centre
+    return MeshItem(
+        corners, np.array([[0, 1, 2], [0, 2, 3]]), uv=corners[:, :2] / metres, texture=texture, roughness=0.95
+    )
+
+
+def _seats(assets: Assets, people: list[ScenePerson], rng: np.random.Generator) -> list[MeshItem]:
+    """A seat under every seated person."""
+    return [seat for person in people if (seat := _seat(assets, person, rng)) is not None]
+
+
+def _furniture(
+    rng: np.random.Generator, people: list[ScenePerson], C: np.ndarray, background: np.ndarray
 ) -> list[MeshItem]:
+    """Up to two pieces of furniture between the camera and the people."""
     objects = []
-    centre = people[0].joints_world[0, :2].astype(np.float64)
-    if rng.random() < FLOOR_PROBABILITY:
-        size = 40.0
-        texture, metres = floor_material(rng)
-        corners = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], np.float64) * size / 2
-        corners[:, :2] += centre
-        objects.append(
-            MeshItem(
-                corners,
-                np.array([[0, 1, 2], [0, 2, 3]]),
-                uv=corners[:, :2] / metres,
-                texture=texture,
-                roughness=0.95,
-            )
-        )
-    for person in people:
-        seat = _seat(assets, person, rng)
-        if seat is not None:
-            objects.append(seat)
-    for _ in range(int(rng.choice([0, 1, 2], p=[0.6, 0.28, 0.12]))):  # occluders
+    for _ in range(int(rng.choice([0, 1, 2], p=[0.5, 0.35, 0.15]))):
         person = people[rng.integers(len(people))].joints_world[0, :2].astype(np.float64)
         xy = C[:2] + rng.uniform(0.35, 0.85) * (person - C[:2]) + rng.normal(0.0, 0.25, 2)
-        height = rng.uniform(0.4, 1.4)
-        if rng.random() < 0.6:
-            mesh = trimesh.creation.box(extents=(rng.uniform(0.3, 1.2), rng.uniform(0.3, 0.8), height))
-            mesh.apply_transform(trimesh.transformations.rotation_matrix(rng.uniform(0, math.pi), (0, 0, 1)))
-        else:
-            mesh = trimesh.creation.cylinder(radius=rng.uniform(0.12, 0.4), height=height, sections=24)
-        mesh.apply_translation((xy[0], xy[1], height / 2))
+        mesh = furniture_mesh(rng)
+        mesh.apply_translation((xy[0], xy[1], 0.0))
         colour = (
             tuple(
                 background[rng.integers(background.shape[0]), rng.integers(background.shape[1])][::-1].astype(float)
@@ -321,24 +322,6 @@ def _seat(assets: Assets, person: ScenePerson, rng: np.random.Generator) -> Mesh
         colour=tuple(rng.uniform(30, 200, 3)),
         roughness=float(rng.uniform(0.5, 1.0)),
     )
-
-
-def _lights(rng: np.random.Generator) -> list[Light]:
-    """One to three directional lights sharing one total intensity. pyrender's diffuse term is
-    about albedo x intensity / pi, so a total of 2-4.5 (plus the ambient) spans dim to bright
-    without washing bright floors and clothes out to white."""
-    count = int(rng.integers(1, 4))
-    shares = rng.dirichlet(np.ones(count)) * rng.uniform(2.0, 4.5)
-    lights = []
-    for share in shares:
-        elevation, azimuth = math.radians(rng.uniform(20, 85)), rng.uniform(0, 2 * math.pi)
-        direction = -np.array(
-            [math.cos(elevation) * math.cos(azimuth), math.cos(elevation) * math.sin(azimuth), math.sin(elevation)]
-        )
-        warmth = rng.uniform(0, 1)  # 0: cool daylight, 1: warm indoor light
-        colour = tuple((1 - warmth) * np.array([215.0, 228.0, 255.0]) + warmth * np.array([255.0, 228.0, 190.0]))
-        lights.append(Light(direction, colour, float(share)))
-    return lights
 
 
 def render_job(scene: Scene, body: BodyModel) -> RenderJob:

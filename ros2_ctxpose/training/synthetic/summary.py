@@ -28,6 +28,11 @@ def keypoint_error(keypoints: np.ndarray, target_px: np.ndarray, box: np.ndarray
     return np.linalg.norm(kp - np.asarray(target_px)[:, h36m_idx], axis=-1) / box_scale(box)
 
 
+def fully_visible(visible_fraction: np.ndarray, truncation: np.ndarray) -> np.ndarray:
+    """People nothing covers or cuts off, as the real frames renders are compared with (``realism``)."""
+    return (np.asarray(visible_fraction) > 0.95) & (np.asarray(truncation) == 0)
+
+
 def summarize(out: Path) -> dict:
     """Counts, detection rate, keypoint error and disk of everything in ``out``."""
     from ros2_ctxpose.core.skeleton import COCO_H36M_SHARED
@@ -58,7 +63,7 @@ def summarize(out: Path) -> dict:
         e = keypoint_error(a["keypoints"], a["target_px"], a["box"])
         errors.append(e[valid])
         # Fully visible people only, as in the real S11 frames the figure is compared with.
-        clean = (np.asarray(a["visible_fraction"]) > 0.95) & (np.asarray(a["truncation"]) == 0)
+        clean = fully_visible(a["visible_fraction"], a["truncation"])
         errors_clean.append(e[clean])
         coco_px, size = np.asarray(a["coco_px"]), np.asarray(a["image_size"])[:, None]
         coco_in = ((coco_px >= 0) & (coco_px <= size - 1)).all(-1)
