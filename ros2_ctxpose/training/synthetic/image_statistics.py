@@ -4,8 +4,9 @@ colour. The camera effects of ``render`` are drawn to match what these measure o
 look like a camera's, not like an OpenGL frame buffer.
 
 ``python -m ros2_ctxpose.training.synthetic.image_statistics [--renders DIR ...]`` prints the
-medians and quartiles per image set. Renders must be full-size images (multi-view sets keep them;
-single-view sets keep downscaled previews, whose noise and blur the downscaling hides).
+medians and quartiles per image set. Every image is measured at :data:`MEASURE_WIDTH` px wide, so
+the previews a single-view set keeps (at most 640 px, JPEG quality 85) serve as well as the
+full-size images of multi-view sets.
 """
 
 from __future__ import annotations
