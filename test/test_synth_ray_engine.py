@@ -52,6 +52,17 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def _assert_same_shards(got: dict[str, bytes], expected: dict[str, bytes]) -> None:
+    """Every shard both runs made is the same, file for file. How many shards a run makes
+    depends on timing (shards in flight when enough people are stored are finished), so one run
+    may hold a shard more; both hold the first two (each has two workers)."""
+
+    def shards(files: dict[str, bytes]) -> set[str]:
+        return {name.split("/")[0] for name in files}
+
+    common = shards(got) & shards(expected)
+    assert {"shard_000000", "shard_000001"} <= common
+    got = {k: v for k, v in got.items() if k.split("/")[0] in common}
+    expected = {k: v for k, v in expected.items() if k.split("/")[0] in common}
     assert set(got) == set(expected)
     assert [name for name in expected if got[name] != expected[name]] == []
 
@@ -70,6 +81,6 @@ def test_ray_writes_the_pools_shards_and_resumes(engine_ready, tmp_path) -> None
     kept = {p: p.stat().st_mtime_ns for p in people if p != lost}
     shutil.rmtree(lost)
     _synth(tmp_path / "ray", "--ray", "auto", people=sum(people.values()))
-    resumed = _files(tmp_path / "ray")
-    _assert_same_shards({name: resumed[name] for name in pool_files}, pool_files)
+    assert lost.is_dir()
+    _assert_same_shards(_files(tmp_path / "ray"), pool_files)
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
