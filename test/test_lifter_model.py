@@ -190,3 +190,24 @@ def test_depth_only_context_takes_the_image_plane_from_the_geometry_path(flip_te
     torch.testing.assert_close(both[..., :2], geometry[..., :2], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(both[..., 2], context[..., 2], rtol=1e-5, atol=1e-6)
     assert not torch.allclose(geometry[..., 2], context[..., 2])
+
+
+def test_lift_gives_the_geometry_paths_pose_for_placing_the_root() -> None:
+    """``lift`` returns the output pose and the geometry path's: with depth-only context weights
+    given crops they differ (in depth only); without crops, or with a full context answer, they
+    are the same pose."""
+    model = small_model().eval()
+    torch.nn.init.normal_(model.context.out.weight, std=0.1)
+    model.config.context_depth_only = True
+    kp, conf = inputs(3)
+    grid = kp * 2.0
+    with torch.no_grad():
+        pose, placement = model.lift(kp, conf, crops(3), grid)
+        torch.testing.assert_close(pose, model(kp, conf, crops(3), grid))
+        torch.testing.assert_close(placement, model(kp, conf), rtol=1e-5, atol=1e-6)
+        assert not torch.allclose(pose[..., 2], placement[..., 2])
+        alone, same = model.lift(kp, conf)
+        assert alone is same
+        model.config.context_depth_only = False
+        full, same = model.lift(kp, conf, crops(3), grid)
+        assert full is same

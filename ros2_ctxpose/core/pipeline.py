@@ -223,12 +223,14 @@ class Pose3DPipeline:
 
         t = time.perf_counter()
         with torch.inference_mode():
-            pose_rel = self.lifter(*lifter_args).float().cpu().numpy().astype(np.float64)
+            pose_rel, placement_pose = (
+                p.float().cpu().numpy().astype(np.float64) for p in self.lifter.lift(*lifter_args)
+            )
         timings["lifter"] = _ms(t)
 
         t = time.perf_counter()
         joints, sources, covs, notes = self._place(
-            pose_rel, keypoints, kp_norm, conf, camera, image.shape[:2], depth, depth_scale, floor
+            pose_rel, placement_pose, keypoints, kp_norm, conf, camera, image.shape[:2], depth, depth_scale, floor
         )
         joints_uv = camera.project(joints)
         joints_conf = h36m_confidence(conf)
@@ -279,6 +281,7 @@ class Pose3DPipeline:
     def _place(
         self,
         pose_rel: np.ndarray,
+        placement_pose: np.ndarray,
         keypoints: np.ndarray,
         kp_norm: np.ndarray,
         conf: np.ndarray,
@@ -289,13 +292,15 @@ class Pose3DPipeline:
         floor: Floor | None,
     ) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
         """Absolute joints (B, 17, 3), root sources, root covariances (B, 3, 3) and placement notes.
+        The root is placed with ``placement_pose`` (the lifter's geometry path, ``lift``), the
+        joints around it are ``pose_rel``.
 
         Depth where it has enough valid pixels; else the floor for people standing on it (the
         skeleton scaled with its distance: ``s * (P + t)`` reprojects as ``P + t`` does); else
         the reprojection with the lifter's body size. Assumed intrinsics give no covariance.
         """
         threshold = self.config.keypoint_threshold
-        roots = root_from_reprojection(pose_rel, kp_norm, conf, min_conf=threshold)
+        roots = root_from_reprojection(placement_pose, kp_norm, conf, min_conf=threshold)
         B = len(roots)
         fallback = ROOT_SCALE_UNKNOWN if camera.assumed else ROOT_FROM_INTRINSICS
         sources, notes = [fallback] * B, [""] * B
@@ -303,7 +308,7 @@ class Pose3DPipeline:
         if floor is not None and camera.assumed:
             notes = [NOTE_ASSUMED_INTRINSICS] * B
         elif floor is not None:
-            on_floor = place_on_floor(pose_rel, roots, keypoints, camera, floor, min_conf=threshold)
+            on_floor = place_on_floor(placement_pose, roots, keypoints, camera, floor, min_conf=threshold)
             scale, scale_sd, notes = on_floor.scale, on_floor.scale_sd, on_floor.notes
             sources = [ROOT_FROM_FLOOR if used else s for used, s in zip(on_floor.used, sources)]
         roots = roots * scale[:, None]
@@ -317,7 +322,7 @@ class Pose3DPipeline:
         depth_m = depth_to_metres(depth, depth_scale)
         to_depth_px = np.array([depth_m.shape[1] / image_hw[1], depth_m.shape[0] / image_hw[0]])
         d_roots, ok = root_from_depth(
-            pose_rel, keypoints[..., :2] * to_depth_px, kp_norm, conf, depth_m, min_conf=threshold
+            placement_pose, keypoints[..., :2] * to_depth_px, kp_norm, conf, depth_m, min_conf=threshold
         )
         joints[ok] = pose_rel[ok] + d_roots[ok, None, :]
         covs[ok] = root_covariance(d_roots[ok], depth_root_sd(d_roots[ok]), across_ray_sd(d_roots[ok], focal))

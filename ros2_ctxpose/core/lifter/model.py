@@ -126,23 +126,41 @@ class ContextLifter(nn.Module):
         ``config.context_depth_only`` the image context decides only the joints' depths: the
         image-plane coordinates come from the geometry path (flip-averaged as configured).
         """
+        return self.lift(kp_norm, conf, crops, joints_grid)[0]
+
+    def lift(
+        self,
+        kp_norm: Tensor,
+        conf: Tensor,
+        crops: Sequence[Tensor] | None = None,
+        joints_grid: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """The pose of :meth:`forward` and the geometry path's pose, both ``(B, 17, 3)``.
+
+        The two differ only with ``config.context_depth_only`` weights given crops: the context
+        answers the joints' depths from renders, whose bodies are not the mocap subjects' and
+        whose depth errors shift the feet against the pelvis; placing the root (reprojection,
+        floor) with the geometry path's pose, learnt from mocap at true scale, keeps the context's
+        better root-relative pose without its worse absolute position (real S11: model card)."""
         if kp_norm.ndim != 3 or kp_norm.shape[1:] != (self.config.num_joints_in, 2):
             raise ValueError(f"kp_norm must be (B, {self.config.num_joints_in}, 2), got {tuple(kp_norm.shape)}")
         if conf.shape != kp_norm.shape[:2]:
             raise ValueError(f"conf must be {tuple(kp_norm.shape[:2])}, got {tuple(conf.shape)}")
         if crops is None:
-            return self._geometry(kp_norm, conf)
+            geometry = self._geometry(kp_norm, conf)
+            return geometry, geometry
         if joints_grid is None:
             raise ValueError("joints_grid is required with crops")
         context_tokens = self._tokens(kp_norm, conf, crops, joints_grid)
         if not self.config.context_depth_only:
-            return self._decode(context_tokens)
+            pose = self._decode(context_tokens)
+            return pose, pose
         # Image plane from the geometry path, depth from the context path: every view in one batch
         # through the transformer (on a CPU the calls' overhead, not their arithmetic, dominates).
         views_kp, views_conf = self._views(kp_norm, conf)
         out = self._decode(torch.cat([self._tokens(views_kp, views_conf), context_tokens]))
         geometry, with_context = self._merge_views(out[: -len(kp_norm)]), out[-len(kp_norm) :]
-        return torch.cat([geometry[..., :2], with_context[..., 2:]], -1)
+        return torch.cat([geometry[..., :2], with_context[..., 2:]], -1), geometry
 
     def _geometry(self, kp_norm: Tensor, conf: Tensor) -> Tensor:
         """The geometry path: one view, or in eval mode with ``flip_test`` the mean of the direct and
