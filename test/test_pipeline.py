@@ -486,7 +486,8 @@ def test_the_shipped_context_branch_is_used_and_decides_depth(
 ) -> None:
     """The shipped weights are the context-trained lifter (MODEL_CARD.md), so the pipeline feeds it
     the feature crops by default; without them (the geometry path) the same people come out with
-    other joint depths: the context is what decides them."""
+    other joint depths: the context is what decides them. The root is placed with the geometry
+    path's pose either way (``ContextLifter.lift``), so it does not move."""
     assert load_lifter().config.context_trained and pipeline.use_context
     geometry = Pose3DPipeline(pipeline.detector, pipeline.lifter, pipeline.config, use_context=False)
     plain = geometry(bus, _calibrated(bus)).people
@@ -495,6 +496,7 @@ def test_the_shipped_context_branch_is_used_and_decides_depth(
         rel_ctx = with_context.joints_3d - with_context.joints_3d[0]
         rel_geo = without.joints_3d - without.joints_3d[0]
         assert np.abs(rel_ctx[:, 2] - rel_geo[:, 2]).max() > 1e-3  # metres: context changed depths
+        np.testing.assert_allclose(with_context.root, without.root, atol=1e-4)  # the same root
 
 
 def test_context_channel_mismatch_is_refused() -> None:
