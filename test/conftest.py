@@ -66,6 +66,17 @@ def tf2_messages(rclpy_available: None) -> None:
 
 
 @pytest.fixture(scope="session")
+def synth_extras() -> None:
+    """Skip unless the ``[synth]`` extras (renderer, body model) are installed, naming what is missing."""
+    from ros2_ctxpose.training.synthetic.dependencies import SynthDependencyError, check_dependencies
+
+    try:
+        check_dependencies()
+    except SynthDependencyError as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
 def detector():
     """The default YOLO11n-pose detector on CPU, loaded once for every detector test."""
     from ros2_ctxpose.core.detector import TorchPoseDetector, default_weights_path

@@ -7,16 +7,6 @@ import pytest
 pytestmark = pytest.mark.usefixtures("ctxpose_messages", "tf2_messages")
 
 
-@pytest.fixture
-def context():
-    import rclpy
-
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
 def make_node(context, **overrides):
     from rclpy.parameter import Parameter
 

@@ -125,7 +125,7 @@ def fusion_process(tmp_path_factory, ros_environment):
         process.wait()
 
 
-def test_fused_people_in_the_fusion_frame_and_fewer_views_when_a_camera_stops(fusion_process) -> None:
+def test_fused_people_in_the_fusion_frame_and_fewer_views_when_a_camera_stops(context, fusion_process) -> None:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.time import Time
@@ -134,8 +134,6 @@ def test_fused_people_in_the_fusion_frame_and_fewer_views_when_a_camera_stops(fu
     from ros2_ctxpose.ros.tf_frames import tf_sender
 
     process, log_path = fusion_process
-    context = rclpy.Context()
-    rclpy.init(context=context)
     node = rclpy.create_node("fusion_dds_test", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
@@ -195,4 +193,3 @@ def test_fused_people_in_the_fusion_frame_and_fewer_views_when_a_camera_stops(fu
     finally:
         executor.shutdown()
         node.destroy_node()
-        rclpy.shutdown(context=context)

@@ -156,17 +156,21 @@ def test_backend_auto_on_a_cpu_without_openvino_says_it_falls_back_to_torch(monk
         logger.removeHandler(handler)
 
 
+def _installed_ctxpose() -> Path:
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+    try:
+        return Path(get_package_prefix("ros2_ctxpose")) / "bin" / "ctxpose"
+    except PackageNotFoundError:
+        pytest.skip("ros2_ctxpose is not installed in a sourced overlay: run scripts/bootstrap.sh")
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("ctxpose_messages", "weights_available")
 def test_the_installed_ctxpose_command_infers_and_writes_json_lines(shared_data) -> None:
     """What a user runs after bootstrap: install/ros2_ctxpose/bin/ctxpose itself (not python -m),
     on a real image, with every stdout line a JSON result and the people in it."""
-    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
-
-    try:
-        command = Path(get_package_prefix("ros2_ctxpose")) / "bin" / "ctxpose"
-    except PackageNotFoundError:
-        pytest.skip("ros2_ctxpose is not installed in a sourced overlay: run scripts/bootstrap.sh")
+    command = _installed_ctxpose()
     bus = shared_data("data/images/coco/bus.jpg")
     args = ["infer", str(bus), "--backend", "torch", "--precision", "fp32", "--device", "cpu"]
     result = subprocess.run([str(command), *args], capture_output=True, text=True, timeout=600, cwd="/")
@@ -177,3 +181,35 @@ def test_the_installed_ctxpose_command_infers_and_writes_json_lines(shared_data)
     help_text = subprocess.run([str(command), "--help"], capture_output=True, text=True, timeout=120).stdout
     for subcommand in ("infer", "eval", "fuse", "synth"):
         assert subcommand in help_text
+
+
+@pytest.mark.usefixtures("ctxpose_messages", "weights_available")
+def test_the_installed_ctxpose_command_evaluates_real_frames_on_the_floor(shared_data, tmp_path) -> None:
+    """The installed ``ctxpose eval`` on three real S11 frames with the studio's extrinsics: every
+    person matched, placed on the floor, finite errors (the shipped context weights, the root
+    placed with the geometry path's pose); and the new flags of ``synth`` and ``train`` are there."""
+    command = _installed_ctxpose()
+    folder = shared_data("data/h36m_s11_walkdog")
+    cameras = shared_data("data/h36m/cameras.json")
+    annotations = json.loads((folder / "annotations.json").read_text())
+    annotations["images"] = annotations["images"][:3]
+    subset = tmp_path / "annotations.json"
+    subset.write_text(json.dumps(annotations))
+    args = [
+        "eval",
+        str(subset),
+        "--images-root",
+        str(folder),
+        "--cameras",
+        str(cameras),
+        "--json",
+        str(tmp_path / "e.json"),
+    ]
+    result = subprocess.run([str(command), *args], capture_output=True, text=True, timeout=600, cwd="/")
+    assert result.returncode == 0, result.stderr[-2000:]
+    floor = json.loads((tmp_path / "e.json").read_text())["floor_aware"]["human3.6m"]
+    assert floor["matched"] == 3 and floor["on_floor"] == 3
+    assert all(0 < floor[key] < 1000 for key in ("mpjpe_mm", "root_error_mm", "floor_root_error_mm"))
+    for subcommand, flag in (("synth", "--ray"), ("train", "--device")):
+        help_text = subprocess.run([str(command), subcommand, "--help"], capture_output=True, text=True, timeout=120)
+        assert help_text.returncode == 0 and flag in help_text.stdout, help_text.stderr[-2000:]

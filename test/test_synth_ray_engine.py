@@ -25,15 +25,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def engine_ready() -> None:
+def engine_ready(synth_extras) -> None:
     pytest.importorskip("ray", reason="Ray is not installed (the [ray] extra)")
     from ros2_ctxpose.training.synthetic.backgrounds import BackgroundsMissing, load_backgrounds
-    from ros2_ctxpose.training.synthetic.dependencies import SynthDependencyError, check_dependencies
 
     try:
-        check_dependencies()
         load_backgrounds()
-    except (SynthDependencyError, BackgroundsMissing) as e:
+    except BackgroundsMissing as e:
         pytest.skip(str(e))
     if not (shared_data_dir() / "data" / "h36m" / "poses_world17_mm.npz").is_file():
         pytest.skip(f"Human3.6M mocap not found under {shared_data_dir()}")

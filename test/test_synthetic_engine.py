@@ -26,13 +26,7 @@ MAX_CALIBRATION_JOINT_MM = 45.0
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    from ros2_ctxpose.training.synthetic.dependencies import SynthDependencyError, check_dependencies
-
-    try:
-        check_dependencies()
-    except SynthDependencyError as e:
-        pytest.skip(str(e))
+def synth(synth_extras, tmp_path_factory):
     if not (shared_data_dir() / "data" / "h36m" / "poses_world17_mm.npz").is_file():
         pytest.skip(f"Human3.6M mocap not found under {shared_data_dir()}")
     from ros2_ctxpose.core.lifter.model import LifterConfig

@@ -30,13 +30,7 @@ def test_schema_refuses_a_record_that_drifted() -> None:
 
 
 @pytest.fixture(scope="module")
-def scene_mod():
-    from ros2_ctxpose.training.synthetic.dependencies import SynthDependencyError, check_dependencies
-
-    try:
-        check_dependencies()
-    except SynthDependencyError as e:
-        pytest.skip(str(e))
+def scene_mod(synth_extras):
     from ros2_ctxpose.training.synthetic import scene
 
     return scene

@@ -13,13 +13,7 @@ from ros2_ctxpose.training.synthetic.image_statistics import image_statistics
 
 
 @pytest.fixture(scope="module")
-def synth():
-    from ros2_ctxpose.training.synthetic.dependencies import SynthDependencyError, check_dependencies
-
-    try:
-        check_dependencies()
-    except SynthDependencyError as e:
-        pytest.skip(str(e))
+def synth(synth_extras):
     from ros2_ctxpose.training.synthetic import appearance, furniture, lighting, render, rooms, scene, shadows
 
     return {

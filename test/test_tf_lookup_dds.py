@@ -38,7 +38,7 @@ BROADCASTER = textwrap.dedent("""
 """)
 
 
-def test_static_and_moving_transforms_over_dds(tmp_path) -> None:
+def test_static_and_moving_transforms_over_dds(context, tmp_path) -> None:
     import rclpy
     from builtin_interfaces.msg import Time
     from rclpy.executors import SingleThreadedExecutor
@@ -58,8 +58,6 @@ def test_static_and_moving_transforms_over_dds(tmp_path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-c", BROADCASTER], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
     )
-    context = rclpy.Context()
-    rclpy.init(context=context)
     node = rclpy.create_node("tf_lookup_test", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
@@ -90,7 +88,6 @@ def test_static_and_moving_transforms_over_dds(tmp_path) -> None:
     finally:
         executor.shutdown()
         node.destroy_node()
-        rclpy.shutdown(context=context)
         process.terminate()
         process.wait(timeout=10)
         log.close()

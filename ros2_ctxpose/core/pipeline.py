@@ -223,9 +223,9 @@ class Pose3DPipeline:
 
         t = time.perf_counter()
         with torch.inference_mode():
-            pose_rel, placement_pose = (
-                p.float().cpu().numpy().astype(np.float64) for p in self.lifter.lift(*lifter_args)
-            )
+            pose_t, placement_t = self.lifter.lift(*lifter_args)
+        pose_rel = _float64(pose_t)
+        placement_pose = pose_rel if placement_t is pose_t else _float64(placement_t)  # geometry-only: one pose
         timings["lifter"] = _ms(t)
 
         t = time.perf_counter()
@@ -330,6 +330,10 @@ class Pose3DPipeline:
             sources[i] = ROOT_FROM_DEPTH
             notes[i] = NOTE_DEPTH_MEASURED if floor is not None else ""
         return joints, sources, covs, notes
+
+
+def _float64(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.float().cpu().numpy().astype(np.float64)
 
 
 def _ms(t0: float) -> float:

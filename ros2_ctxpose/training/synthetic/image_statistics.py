@@ -12,7 +12,6 @@ full-size images of multi-view sets.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -66,38 +65,29 @@ def summarize_statistics(images: Iterable[np.ndarray]) -> dict[str, dict[str, fl
     } | {"images": {"count": float(len(rows))}}
 
 
-def _files(paths: Iterable[Path], step: int) -> Iterator[np.ndarray]:
-    for path in list(paths)[::step]:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is not None:
-            yield image
+def _images(paths: Iterable[Path], step: int = 1) -> Iterator[np.ndarray]:
+    """Every ``step``-th readable frame of these images or videos (read as the CLI reads them)."""
+    from ros2_ctxpose.core.media.inputs import iter_frames
 
-
-def _video(path: Path, step: int) -> Iterator[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    index = 0
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        if index % step == 0:
-            yield frame
-        index += 1
-    capture.release()
+    for index, frame in enumerate(iter_frames(paths)):
+        if frame.image is not None and index % step == 0:
+            yield frame.image
 
 
 def real_image_sets(step: int) -> dict[str, Iterator[np.ndarray]]:
     """The real footage of ../shared: the S11 clip, the annotated frames and the demo video."""
+    from ros2_ctxpose.core.annotations import read_annotations
     from ros2_ctxpose.core.media.videos import demo_video_path
     from ros2_ctxpose.core.paths import shared_data_dir
 
     data = shared_data_dir() / "data"
-    sets = {}
-    for name, folder in (("S11 WalkDog", data / "h36m_s11_walkdog"), ("annotated frames", data / "images")):
-        records = json.loads((folder / "annotations.json").read_text())["images"]
-        sets[name] = _files([folder / r["file"] for r in records], step if name == "S11 WalkDog" else 1)
-    sets["demo video"] = _video(demo_video_path(), step)
-    return sets
+    s11 = read_annotations(data / "h36m_s11_walkdog" / "annotations.json").images
+    annotated = read_annotations(data / "images" / "annotations.json").images
+    return {
+        "S11 WalkDog": _images([r.path for r in s11], step),
+        "annotated frames": _images([r.path for r in annotated]),
+        "demo video": _images([demo_video_path()], step),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sets = real_image_sets(args.step)
     for folder in args.renders:
-        sets[str(folder)] = _files(sorted(folder.rglob("images/*.jpg")), 1)
+        sets[str(folder)] = _images(sorted(folder.rglob("images/*.jpg")))
     keys = ("noise", "sharpness", "brightness", "contrast", "saturation", "clipped")
     print(f"{'set':<40} {'images':>6} " + " ".join(f"{k:>18}" for k in keys))
     for name, images in sets.items():

@@ -88,3 +88,13 @@ def key_light(lights: list[Light]) -> Light | None:
     if not lights:
         return None
     return max(lights, key=lambda light: light.intensity / (4.0 if light.kind != "directional" else 1.0))
+
+
+def floor_irradiance(light: Light, at: np.ndarray) -> float:
+    """The diffuse light ``light`` brings to the floor (z = 0) at ``at`` (x, y), as pyrender's
+    diffuse term has it: intensity x cos(incidence) / pi, lamps divided by the squared distance."""
+    if light.kind == "directional":
+        return light.intensity * max(0.0, -float(light.direction[2])) / math.pi
+    offset = np.asarray(light.position, np.float64) - [*at, 0.0]
+    dist = float(np.linalg.norm(offset))
+    return light.intensity * float(offset[2]) / dist**3 / math.pi

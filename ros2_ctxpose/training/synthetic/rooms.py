@@ -106,9 +106,10 @@ def room(rng: np.random.Generator, R: np.ndarray, C: np.ndarray, people_xy: np.n
     texture, metres = wall_material(rng)
     items = []
     for a, b in zip(floor_plan, floor_plan[1:] + floor_plan[:1], strict=True):
-        # Each wall reaches OVERLAP_M past its corners, under the floor and over the ceiling: no
-        # two surfaces share an edge, so no pixel's colour depends on which one pyrender draws
-        # first (it draws meshes in the order of a set, which differs from run to run).
+        # Each wall reaches OVERLAP_M past its corners, under the floor and over the ceiling, so
+        # no two surfaces share an edge (the draw order that once made shared edges flicker from
+        # run to run is fixed in ``render._Node``; the overlap stays: the round-3 training set of
+        # the model card was rendered with it).
         along = (b - a) / np.linalg.norm(b - a) * OVERLAP_M
         lo, hi = a - along - [0, 0, OVERLAP_M], b + along - [0, 0, OVERLAP_M]
         top = ceiling + 2 * OVERLAP_M

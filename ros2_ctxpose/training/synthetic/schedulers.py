@@ -5,8 +5,8 @@ Engine-agnostic: an :class:`Engine` turns a shard index into a ``concurrent.futu
 shard's meta, and ``make_shards`` only waits on futures. What a shard is belongs to the maker the
 engine's hosts build (``worker.Worker`` for ``ctxpose synth``): any picklable factory of an object
 with ``shard(out, index) -> meta`` works, which is how the tests run real Ray with a light maker.
-Shard ``i`` depends only on the maker's seed and ``i``, so every engine writes the same shard (as
-byte-identical as the maker itself is from run to run: see docs/SYNTHETIC_DATA.md for the renderer).
+Shard ``i`` depends only on the maker's seed and ``i``, so every engine writes the same shard,
+byte for byte (the renderer draws the same pixels on every run: ``render._Node``).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .render import Light
     from .scene import Scene
 
-from .lighting import key_light
+from .lighting import floor_irradiance, key_light
 from .render import NO_PERSON
 
 #: Ankles of H36M-17 (right, left).
@@ -110,17 +110,9 @@ def _onto_floor(points: np.ndarray, light: Light) -> np.ndarray | None:
 
 def _key_share(scene: Scene, key: Light, at: np.ndarray) -> float:
     """The share of the light falling on the floor at ``at`` (x, y) that comes from ``key``: the
-    darkness of its shadow there (diffuse light ~ intensity x cos / pi; ambient as pyrender adds it)."""
-
-    def irradiance(light: Light) -> float:
-        if light.kind == "directional":
-            return light.intensity * max(0.0, -float(light.direction[2])) / np.pi
-        offset = np.asarray(light.position, np.float64) - [*at, 0.0]
-        dist = float(np.linalg.norm(offset))
-        return light.intensity * float(offset[2]) / dist**3 / np.pi
-
-    total = scene.ambient + sum(irradiance(light) for light in scene.lights)
-    return irradiance(key) / total if total > 0 else 0.0
+    darkness of its shadow there (ambient as pyrender adds it)."""
+    total = scene.ambient + sum(floor_irradiance(light, at) for light in scene.lights)
+    return floor_irradiance(key, at) / total if total > 0 else 0.0
 
 
 def cast_shadows(
