@@ -624,11 +624,17 @@ def depth_client(context, tmp_path_factory, ros_environment, footage):
 
 
 def test_aligned_depth_places_people(depth_client: Client, footage: list[np.ndarray]) -> None:
-    """A 16UC1 depth image (mm) with the colour image's stamp: roots come from depth, at its distance."""
+    """A 16UC1 depth image (mm) with the colour image's stamp: roots come from depth, at its distance.
+    On a loaded machine the first frame's camera_info or depth can reach the node after its waits
+    (the frame is then placed without them, as it should be): a few frames are sent until one was
+    paired, and that one is checked."""
     frame = footage[len(footage) // 2]
     depth_mm = np.full((frame.shape[0] // 2, frame.shape[1] // 2), 5000, np.uint16)  # another resolution
-    result = depth_client.result(bgr8_message(frame, Header()), depth=image_message(depth_mm, "16UC1"))
-    assert result.skeletons, "nobody found with use_depth"
+    for _ in range(5):
+        result = depth_client.result(bgr8_message(frame, Header()), depth=image_message(depth_mm, "16UC1"))
+        assert result.skeletons, "nobody found with use_depth"
+        if all(s.root_source == Skeleton3D.ROOT_FROM_DEPTH for s in result.skeletons):
+            break
     for s in result.skeletons:
         assert s.root_source == Skeleton3D.ROOT_FROM_DEPTH
         # The joints' surfaces are at 5 m; the pelvis lies a few centimetres behind them.
